@@ -1,0 +1,1 @@
+"""Experiments: specs, sweeps, the results store, plots and reports."""

@@ -1,0 +1,59 @@
+"""Run the demo: AGD against Adam (and friends) on 2-D test functions, as a table."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import torch
+
+import precond.optim as po
+
+FUNCTIONS = {
+    # name: (f, start, minimum value)
+    "rosenbrock": (lambda x, y: (1 - x) ** 2 + 100 * (y - x**2) ** 2, (-1.5, 2.0), 0.0),
+    "beale": (
+        lambda x, y: (1.5 - x + x * y) ** 2 + (2.25 - x + x * y**2) ** 2 + (2.625 - x + x * y**3) ** 2,
+        (1.0, 1.5),
+        0.0,
+    ),
+    "ravine": (lambda x, y: x**2 + 5 * y**2, (1.0, 1.0), 0.0),
+}
+OPTIMIZERS = {
+    "AGD": lambda p: po.AGD(p, lr=1e-2),
+    "Adam": lambda p: po.Adam(p, lr=1e-2),
+    "AdaBound": lambda p: po.AdaBound(p, lr=1e-2, final_lr=0.01),
+    "SGD+momentum": lambda p: po.SGD(p, lr=1e-4, momentum=0.9),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--steps", type=int, default=2000, help="optimizer steps per run (default 2000)")
+
+
+def run_one(name: str, opt_name: str, steps: int) -> tuple[float, int | None]:
+    f, start, fmin = FUNCTIONS[name]
+    xy = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+    opt = OPTIMIZERS[opt_name]([xy])
+    reached = None
+    for t in range(1, steps + 1):
+        opt.zero_grad()
+        loss = f(xy[0], xy[1])
+        loss.backward()
+        opt.step()
+        if reached is None and loss.item() - fmin < 1e-3:
+            reached = t
+    return float(f(xy[0], xy[1]).detach()) - fmin, reached
+
+
+def main(args: argparse.Namespace) -> int:
+    names = list(OPTIMIZERS)
+    print(f"final gap f(x) - f* after {args.steps} steps (step at which the gap fell under 1e-3)\n")
+    print(f"{'function':<12}" + "".join(f"{n:>22}" for n in names))
+    for fname in FUNCTIONS:
+        cells = []
+        for oname in names:
+            gap, reached = run_one(fname, oname, args.steps)
+            cells.append(f"{gap:.2e} ({reached if reached else '-'})" if math.isfinite(gap) else "diverged")
+        print(f"{fname:<12}" + "".join(f"{c:>22}" for c in cells))
+    return 0

@@ -1,0 +1,40 @@
+"""Diagonal preconditioned optimizers on the ``torch.optim`` interface.
+
+=================  ====================================================================
+class              rule
+=================  ====================================================================
+``SGD``            heavy-ball (torch) or EMA momentum, Nesterov, L2 or decoupled decay
+``AdaGrad``        ``s += g^2``; ``x -= lr g / (sqrt(s) + eps)``
+``AdaGradNorm``    ``b^2 += ||g||^2``; ``x -= lr g / b`` (one scalar per group or global)
+``RMSProp``        ``s = rho s + (1-rho) g^2``; centered and momentum options
+``Adam``           Adam; ``amsgrad=True`` AMSGrad; ``decoupled_weight_decay=True`` AdamW
+``AdamW``          Adam with decoupled weight decay
+``AdaBound``       Adam with rates clipped to bounds converging to ``final_lr``
+``AGD``            stepwise gradient-difference preconditioner with auto-switch ``delta``
+=================  ====================================================================
+"""
+
+from ._base import NonFiniteGradientError, PrecondOptimizer
+from .adabound import AdaBound
+from .adagrad import AdaGrad
+from .adagrad_norm import AdaGradNorm
+from .adam import Adam, AdamW
+from .agd import AGD
+from .rmsprop import RMSProp
+from .sgd import SGD
+from .registry import available, get_optimizer
+
+__all__ = [
+    "AGD",
+    "AdaBound",
+    "AdaGrad",
+    "AdaGradNorm",
+    "Adam",
+    "AdamW",
+    "NonFiniteGradientError",
+    "PrecondOptimizer",
+    "RMSProp",
+    "SGD",
+    "available",
+    "get_optimizer",
+]

@@ -1,0 +1,73 @@
+"""Validation of hyperparameters: every error names the argument, its value and the valid range."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+NAN_POLICIES = ("raise", "skip", "propagate")
+
+
+def check_real(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        # tensors are accepted for lr (as torch does) only when 0-dim
+        try:
+            import torch
+
+            if isinstance(value, torch.Tensor) and value.numel() == 1:
+                return float(value)
+        except ImportError:  # pragma: no cover
+            pass
+        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+    value = float(value)
+    if math.isnan(value):
+        raise ValueError(f"{name} must be a number, got nan")
+    return value
+
+
+def check_range(
+    name: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+) -> float:
+    """Return ``float(value)`` or raise ``ValueError`` naming ``name`` and the allowed interval."""
+    v = check_real(name, value)
+    ok = True
+    if low is not None:
+        ok &= v >= low if low_inclusive else v > low
+    if high is not None:
+        ok &= v <= high if high_inclusive else v < high
+    if not ok:
+        lo = "-inf" if low is None else repr(low)
+        hi = "inf" if high is None else repr(high)
+        interval = f"{'[' if low_inclusive and low is not None else '('}{lo}, {hi}{']' if high_inclusive and high is not None else ')'}"
+        raise ValueError(f"invalid {name}={value!r}: must lie in {interval}")
+    return v
+
+
+def check_lr(value: Any, name: str = "lr") -> None:
+    check_range(name, value, 0.0)
+
+
+def check_beta(name: str, value: Any) -> None:
+    check_range(name, value, 0.0, 1.0, high_inclusive=False)
+
+
+def check_betas(betas: Sequence[Any], name: str = "betas") -> None:
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"invalid {name}={betas!r}: must be a pair (beta1, beta2), each in [0, 1)")
+    check_beta(f"{name}[0]", betas[0])
+    check_beta(f"{name}[1]", betas[1])
+
+
+def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
+    if value not in choices:
+        raise ValueError(f"invalid {name}={value!r}: must be one of {', '.join(map(repr, choices))}")
+
+
+def check_nan_policy(value: Any) -> None:
+    check_choice("nan_policy", value, NAN_POLICIES)

@@ -1,0 +1,83 @@
+"""AdaGradNorm class (math in :func:`precond.optim.functional.adagrad_norm`)."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import torch
+
+from . import _checks
+from ._base import PrecondOptimizer
+from .functional import adagrad_norm as adagrad_norm_fn
+
+SCOPES = ("group", "global")
+
+
+class AdaGradNorm(PrecondOptimizer):
+    """AdaGrad-Norm (Ward, Wu, Bottou 2019): ``b^2 += ||g||^2``, ``x -= lr * g / (b + eps)``.
+
+    One scalar accumulator shared by all coordinates of each param group
+    (``scope="group"``, default) or of all groups (``scope="global"``): a uniform step
+    size, the comparator of seed 001. ``initial_accumulator_value`` is ``b_0^2``.
+
+    Every parameter's state holds the accumulator of its scope as a 0-dim float64 tensor
+    (the same value across the scope), so state dicts save and load it like any state.
+    Only the reference path exists (the step is dominated by one reduction).
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-1,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+        weight_decay: float = 0.0,
+        *,
+        scope: str = "group",
+        maximize: bool = False,
+        nan_policy: str = "raise",
+    ) -> None:
+        _checks.check_choice("scope", scope, SCOPES)
+        self.scope = scope
+        defaults = dict(lr=lr, initial_accumulator_value=initial_accumulator_value, eps=eps, weight_decay=weight_decay)
+        super().__init__(params, defaults, maximize=maximize, foreach=False, fused=False, nan_policy=nan_policy)
+
+    def _validate_group(self, group: dict[str, Any]) -> None:
+        _checks.check_lr(group["lr"])
+        _checks.check_range("initial_accumulator_value", group["initial_accumulator_value"], 0.0)
+        _checks.check_range("eps", group["eps"], 0.0)
+        _checks.check_range("weight_decay", group["weight_decay"], 0.0)
+        if group["eps"] == 0.0 and group["initial_accumulator_value"] == 0.0:
+            raise ValueError("invalid eps=0 with initial_accumulator_value=0: set eps > 0 or initial_accumulator_value > 0")
+
+    def _accumulator(self, groups: list[dict[str, Any]]) -> torch.Tensor:
+        for group in groups:
+            for p in group["params"]:
+                state = self.state.get(p)
+                if state and "sum" in state:
+                    return state["sum"].clone()
+        return torch.tensor(float(groups[0]["initial_accumulator_value"]), dtype=torch.float64)
+
+    def _apply(self, work: list[tuple[dict[str, Any], list[torch.Tensor], list[torch.Tensor]]]) -> None:
+        if self.scope == "global":
+            self._step_scope(work)
+        else:
+            for item in work:
+                self._step_scope([item])
+
+    def _step_scope(self, work: list[tuple[dict[str, Any], list[torch.Tensor], list[torch.Tensor]]]) -> None:
+        groups = [g for g, _, _ in work]
+        acc = self._accumulator(groups)
+        steps = []
+        for _, params, _ in work:
+            for p in params:
+                state = self.state[p]
+                if "step" not in state:
+                    state["step"] = torch.tensor(0.0, dtype=torch.float32)
+                steps.append(state["step"])
+        adagrad_norm_fn([(params, grads, g) for g, params, grads in work], acc, steps)
+        for group in groups:  # every param of the scope carries the new value
+            for p in group["params"]:
+                if p.grad is not None or "sum" in self.state[p]:
+                    self.state[p]["sum"] = acc.clone()
+                    self.state[p].setdefault("step", torch.tensor(0.0, dtype=torch.float32))

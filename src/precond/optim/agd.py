@@ -1,0 +1,136 @@
+"""The AGD optimizer class (bookkeeping only; the math is :func:`precond.optim.functional.agd`)."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import torch
+
+from . import _checks
+from ._base import PrecondOptimizer
+from .functional import agd as agd_fn
+from .functional import agd_adaptive_mask
+
+WIN_Z_INITS = ("param", "zeros")
+
+
+class AGD(PrecondOptimizer):
+    r"""AGD: Auto-switchable optimizer using stepwise Gradient Difference as preconditioner.
+
+    Yue et al., NeurIPS 2023 (arXiv 2312.01658), Algorithm 1:
+    ``x -= lr * m_hat / max(sqrt(b_hat), delta)`` with ``b`` the EMA of the squared
+    stepwise difference of bias-corrected momenta (equations in
+    :mod:`precond.optim.functional.agd`). Options and defaults match the authors'
+    published class ``AGD(params, lr=1e-3, betas=(0.9, 0.999), delta=1e-5,
+    weight_decay=0.0, weight_decouple=True, fixed_decay=False, amsgrad=False, win=False,
+    clip=None)``.
+
+    Args:
+        params: iterable of tensors or of dicts defining param groups.
+        lr: learning rate (the authors advise about 1/10 of AdamW's).
+        betas: ``(beta1, beta2)`` for the EMA of the gradient and of the squared difference.
+        delta: the switch and floor of the preconditioner (1e-5; the authors' README uses
+            1e-14 for Transformers).
+        weight_decay: decay coefficient.
+        weight_decouple: decoupled decay ``p *= 1 - lr*wd`` (default) or L2 ``g + wd*p``
+            (``p.grad`` itself is never modified).
+        fixed_decay: with ``weight_decouple``, decay ``p *= 1 - wd`` irrespective of lr.
+        amsgrad: use ``max`` of all ``b`` so far in the denominator.
+        win: the Win-accelerated variant (extra state ``z``; weight decay acts only
+            through its formula).
+        win_z_init: how ``z`` starts under ``win``: ``"param"`` (default, ``z = p``: the
+            authors' July-2023 code and nanoGPT example) or ``"zeros"`` (their current
+            code, which pulls ``p`` to about ``p/3`` on the first step).
+        clip: clamp the preconditioned ratio to ``[-clip, clip]`` (``None``: no clamp).
+        maximize, foreach, fused, nan_policy: see :class:`PrecondOptimizer`.
+
+    Call :meth:`adaptive_fraction` after a step for the fraction of coordinates that took
+    the adaptive branch (the paper's section 4.5); it costs nothing unless called.
+    """
+
+    state_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq", "z")
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        delta: float = 1e-5,
+        weight_decay: float = 0.0,
+        weight_decouple: bool = True,
+        fixed_decay: bool = False,
+        amsgrad: bool = False,
+        win: bool = False,
+        clip: float | None = None,
+        *,
+        win_z_init: str = "param",
+        maximize: bool = False,
+        foreach: bool | None = None,
+        fused: bool | None = None,
+        nan_policy: str = "raise",
+    ) -> None:
+        defaults = dict(
+            lr=lr, betas=tuple(betas), delta=delta, weight_decay=weight_decay,
+            weight_decouple=weight_decouple, fixed_decay=fixed_decay, amsgrad=amsgrad,
+            win=win, clip=clip, win_z_init=win_z_init,
+        )  # fmt: skip
+        super().__init__(params, defaults, maximize=maximize, foreach=foreach, fused=fused, nan_policy=nan_policy)
+
+    def _validate_group(self, group: dict[str, Any]) -> None:
+        _checks.check_lr(group["lr"])
+        _checks.check_betas(group["betas"])
+        _checks.check_range("delta", group["delta"], 0.0)
+        _checks.check_range("weight_decay", group["weight_decay"], 0.0)
+        _checks.check_choice("win_z_init", group["win_z_init"], WIN_Z_INITS)
+        if group["clip"] is not None:
+            _checks.check_range("clip", group["clip"], 0.0, low_inclusive=False)
+
+    def _state_enabled(self, group: dict[str, Any], name: str) -> bool:
+        if name == "max_exp_avg_sq":
+            return bool(group["amsgrad"])
+        if name == "z":
+            return bool(group["win"])
+        return True
+
+    def _init_state(self, group: dict[str, Any], p: torch.Tensor, state: dict[str, Any]) -> None:
+        super()._init_state(group, p, state)
+        if group["win"] and group["win_z_init"] == "param":
+            state["z"].copy_(p)
+
+    def _group_step(self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor], impl: str) -> None:
+        st = self._group_state(group, params)
+        beta1, beta2 = group["betas"]
+        agd_fn(
+            params, grads, st["exp_avg"], st["exp_avg_sq"], st.get("max_exp_avg_sq", []),
+            st.get("z", []), st["step"], lr=float(group["lr"]), beta1=beta1, beta2=beta2,
+            delta=group["delta"], weight_decay=group["weight_decay"],
+            weight_decouple=group["weight_decouple"], fixed_decay=group["fixed_decay"],
+            amsgrad=group["amsgrad"], win=group["win"], clip=group["clip"],
+            maximize=group["maximize"], impl=impl,
+        )  # fmt: skip
+
+    @torch.no_grad()
+    def adaptive_fraction(self) -> dict[str, list]:
+        """Fraction of coordinates that took the adaptive branch (``sqrt(b_hat) > delta``) at
+        their last step.
+
+        Returns ``{"groups": [f, ...], "params": [[f or None, ...], ...]}``: one fraction
+        per param group (over all its coordinates with state) and one per parameter, in
+        the order of ``group["params"]`` (``None`` for a parameter not stepped yet).
+        """
+        groups, per_param = [], []
+        for group in self.param_groups:
+            fracs, hits, total = [], 0, 0
+            key = "max_exp_avg_sq" if group["amsgrad"] else "exp_avg_sq"
+            for p in group["params"]:
+                state = self.state.get(p)
+                if not state or key not in state:
+                    fracs.append(None)
+                    continue
+                mask = agd_adaptive_mask(state[key], int(state["step"]), beta2=group["betas"][1], delta=group["delta"])
+                n = int(mask.sum())
+                hits, total = hits + n, total + mask.numel()
+                fracs.append(n / max(mask.numel(), 1))
+            groups.append(hits / total if total else None)
+            per_param.append(fracs)
+        return {"groups": groups, "params": per_param}

@@ -1,0 +1,74 @@
+"""Shared pieces of the functional update rules.
+
+Every rule in this package has the signature ``rule(params, grads, <state lists>,
+state_steps, *, <hyperparameters>, maximize, impl)`` and updates its tensors in place.
+``impl="loop"`` runs the per-tensor reference code written next to the rule; ``"foreach"``
+and ``"fused"`` run the fast implementations registered here by
+:mod:`precond.optim.kernels` for the same rule, which take the same arguments.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+import torch
+
+#: (rule name, impl) -> callable with the rule's own signature
+FAST_IMPLS: dict[tuple[str, str], Callable[..., None]] = {}
+
+LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def register(rule: str, impl: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Decorator: register a fast implementation of ``rule`` under ``impl``."""
+
+    def deco(fn: Callable[..., None]) -> Callable[..., None]:
+        FAST_IMPLS[(rule, impl)] = fn
+        return fn
+
+    return deco
+
+
+def fast_impl(rule: str, impl: str) -> Callable[..., None]:
+    if impl not in ("foreach", "fused"):
+        raise ValueError(f"invalid impl={impl!r}: must be 'loop', 'foreach' or 'fused'")
+    # the kernels module registers itself on import
+    from .. import kernels  # noqa: F401
+
+    try:
+        return FAST_IMPLS[(rule, impl)]
+    except KeyError:
+        raise NotImplementedError(
+            f"{rule} has no {impl} implementation; use foreach=False, fused=False (the reference loop)"
+        ) from None
+
+
+def step_all(state_steps: list[torch.Tensor]) -> list[int]:
+    """Increment every step counter (float32 tensors, as torch.optim) and return them as ints."""
+    out = []
+    for s in state_steps:
+        s += 1
+        out.append(int(s.item()))
+    return out
+
+
+@contextmanager
+def working_precision(*tensors: torch.Tensor | None) -> Iterator[list[torch.Tensor | None]]:
+    """Yield float32 working copies of low-precision tensors and write them back after.
+
+    Math on bfloat16/float16 storage is done in float32 (as the fused kernels do), so the
+    reference loop and the fast paths agree; float32/float64 tensors are used as they are.
+    """
+    if not any(t is not None and t.dtype in LOW_PRECISION for t in tensors):
+        yield list(tensors)
+        return
+    work = [None if t is None else (t.float() if t.dtype in LOW_PRECISION else t) for t in tensors]
+    yield work
+    for t, w in zip(tensors, work):
+        if t is not None and w is not t:
+            t.copy_(w)
+
+
+def signed_grad(grad: torch.Tensor, maximize: bool) -> torch.Tensor:
+    return torch.neg(grad) if maximize else grad
