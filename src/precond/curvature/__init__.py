@@ -1,0 +1,1 @@
+"""Curvature: Hessian and Gauss-Newton quantities, stochastic diagonal estimators, diagnostics."""

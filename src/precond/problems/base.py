@@ -1,0 +1,104 @@
+"""The interface every problem implements, so that any optimizer runs on any problem.
+
+A problem makes a seeded model (an ``nn.Module``; analytic functions hold their point as
+one parameter ``x``), an endless stream of training batches, the training loss, and its
+evaluation metrics. Problems that are a pure function of one flat vector (analytic
+functions, quadratics) also expose ``value(x)`` over a batch of points, which the
+experiments engine uses to run whole sweeps as one vectorized computation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Iterator
+
+import torch
+from torch import nn
+
+#: loss types the curvature estimators understand (Gauss-Newton needs the output space)
+LOSS_TYPES = ("mse", "logistic", "cross_entropy")
+
+
+@dataclass
+class Batch:
+    """One training batch: ``inputs``/``targets`` (either may be ``None``) and the step ``t`` (from 1)."""
+
+    inputs: Any = None
+    targets: Any = None
+    t: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Problem:
+    """Base class. Subclasses set the class attributes and implement the methods marked so."""
+
+    #: registry name, e.g. "rosenbrock"
+    name: ClassVar[str] = ""
+    #: "analytic", "online", "quadratic", "regression", "classification", "language", ...
+    kind: ClassVar[str] = ""
+    #: which seed document (or paper) the problem comes from
+    source: ClassVar[str] = ""
+    #: one of LOSS_TYPES when the loss is that function of ``forward``'s outputs, else None
+    loss_type: ClassVar[str | None] = None
+    #: the metric the tuning protocol selects on, and the one it reports
+    val_metric: ClassVar[str] = "val_loss"
+    test_metric: ClassVar[str] = "test_loss"
+    #: True when larger metric values are better (accuracy); False for losses
+    higher_is_better: ClassVar[bool] = False
+    #: True when ``value(x)`` is implemented (vectorized sweeps)
+    vectorizable: ClassVar[bool] = False
+
+    #: known optimal loss value, where there is one
+    optimum: float | None = None
+
+    # ---- to implement -------------------------------------------------------------
+    def model(self, seed: int) -> nn.Module:
+        """A freshly initialized model; the same seed gives the same initial parameters."""
+        raise NotImplementedError
+
+    def batches(self, seed: int) -> Iterator[Batch]:
+        """An endless iterator of training batches (the same seed gives the same sequence)."""
+        raise NotImplementedError
+
+    def forward(self, model: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(outputs, targets)``; the training loss is ``loss_from_outputs`` of them."""
+        raise NotImplementedError
+
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        """Metrics of the current model, including ``val_metric`` and ``test_metric``."""
+        raise NotImplementedError
+
+    # ---- provided -----------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        """Number of trainable parameters of the model."""
+        return sum(p.numel() for p in self.model(0).parameters() if p.requires_grad)
+
+    def loss_from_outputs(self, outputs: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
+        if self.loss_type == "mse":
+            return 0.5 * (outputs - targets).pow(2).sum(-1).mean() if outputs.dim() > 1 else 0.5 * (outputs - targets).pow(2).mean()
+        if self.loss_type == "logistic":
+            return nn.functional.binary_cross_entropy_with_logits(outputs, targets.to(outputs.dtype))
+        if self.loss_type == "cross_entropy":
+            return nn.functional.cross_entropy(outputs.reshape(-1, outputs.shape[-1]), targets.reshape(-1))
+        raise NotImplementedError(f"{type(self).__name__} must implement loss_from_outputs or loss")
+
+    def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        """The scalar training loss on ``batch``."""
+        outputs, targets = self.forward(model, batch)
+        return self.loss_from_outputs(outputs, targets)
+
+    def after_step(self, model: nn.Module, t: int) -> None:
+        """Called after every optimizer step (projection onto a domain, ...). No-op by default."""
+
+    # ---- vectorizable problems --------------------------------------------------------
+    def initial_point(self, seed: int) -> torch.Tensor:
+        """The flat starting point for ``seed`` (vectorizable problems)."""
+        raise NotImplementedError
+
+    def value(self, x: torch.Tensor, t: int | None = None) -> torch.Tensor:
+        """The objective at points ``x`` of shape ``(..., d)``, returning shape ``(...)``."""
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "size": self.size, "source": self.source}
