@@ -41,7 +41,7 @@ def test_matches_torch_optim_100_steps(case, maximize):
     b = copy.deepcopy(a)
     x, y = mlp_data(0)
     sign = -1.0 if maximize else 1.0
-    opt_a = ours(two_groups(a, kw0, kw1), maximize=maximize, **ctor)
+    opt_a = ours(two_groups(a, kw0, kw1), maximize=maximize, foreach=False, fused=False, **ctor)  # the reference loop
     opt_b = theirs(two_groups(b, kw0, kw1), maximize=maximize, foreach=False, **ctor)
     for _ in range(100):
         for model, opt in ((a, opt_a), (b, opt_b)):

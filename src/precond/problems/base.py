@@ -100,5 +100,13 @@ class Problem:
         """The objective at points ``x`` of shape ``(..., d)``, returning shape ``(...)``."""
         raise NotImplementedError
 
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        """Projection of points ``x`` (..., d) onto the problem's domain; identity by default.
+
+        Constrained problems (the online counterexamples on [-1, 1]) override it, and their
+        ``after_step`` applies it to the model's parameter, so vectorized sweeps can call it too.
+        """
+        return x
+
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "size": self.size, "source": self.source}

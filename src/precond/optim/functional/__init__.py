@@ -9,7 +9,9 @@ from .adagrad import adagrad
 from .adagrad_norm import adagrad_norm
 from .adam import adam
 from .agd import agd, agd_adaptive_mask, agd_coefficients
+from .gauss_newton import gauss_newton_diag, gauss_newton_update_curvature
 from .rmsprop import rmsprop
 from .sgd import sgd
+from .sophia import sophia, sophia_update_hessian
 
-__all__ = ["adabound", "adagrad", "adagrad_norm", "adam", "agd", "agd_adaptive_mask", "agd_coefficients", "rmsprop", "sgd"]
+__all__ = ["adabound", "adagrad", "adagrad_norm", "adam", "agd", "agd_adaptive_mask", "agd_coefficients", "gauss_newton_diag", "gauss_newton_update_curvature", "rmsprop", "sgd", "sophia", "sophia_update_hessian"]

@@ -72,3 +72,28 @@ def working_precision(*tensors: torch.Tensor | None) -> Iterator[list[torch.Tens
 
 def signed_grad(grad: torch.Tensor, maximize: bool) -> torch.Tensor:
     return torch.neg(grad) if maximize else grad
+
+
+# ---- per-row hyperparameters (vectorized sweeps) ------------------------------------------
+# The experiments engine stacks many independent runs of an elementwise rule as the rows
+# of one (C, d) parameter and passes ``lr`` as a (C, 1) tensor. These helpers take the
+# original float path unchanged (bit-for-bit) and an equivalent tensor path otherwise.
+
+
+def add_scaled_(p: torch.Tensor, u: torch.Tensor, alpha: float | torch.Tensor) -> torch.Tensor:
+    """``p += alpha * u`` (``p.add_(u, alpha=alpha)`` for a float ``alpha``)."""
+    if isinstance(alpha, torch.Tensor):
+        return p.add_(u * alpha)
+    return p.add_(u, alpha=alpha)
+
+
+def addcdiv_scaled_(p: torch.Tensor, num: torch.Tensor, den: torch.Tensor, value: float | torch.Tensor) -> torch.Tensor:
+    """``p += value * num / den`` (``p.addcdiv_(num, den, value=value)`` for a float ``value``)."""
+    if isinstance(value, torch.Tensor):
+        return p.add_((num / den).mul_(value))
+    return p.addcdiv_(num, den, value=value)
+
+
+def differs(x: float | torch.Tensor, value: float) -> bool:
+    """``x != value`` for a float; always True for a tensor (the op is then applied, exactly)."""
+    return isinstance(x, torch.Tensor) or x != value

@@ -24,6 +24,20 @@ import torch
 from ._common import fast_impl, signed_grad, step_all, working_precision
 
 
+def adabound_coefficients(
+    step: int, *, lr: float, base_lr: float, final_lr: float, gamma: float, beta1: float, beta2: float
+) -> tuple[float, float, float]:
+    """Per-step scalars of :func:`adabound`, in double: ``(step_size, lower, upper)``.
+
+    The same expressions as the loop's, for the fast paths.
+    """
+    scaled_final = final_lr * lr / base_lr
+    step_size = lr * math.sqrt(1.0 - beta2**step) / (1.0 - beta1**step)
+    lower = scaled_final * (1.0 - 1.0 / (gamma * step + 1.0))
+    upper = scaled_final * (1.0 + 1.0 / (gamma * step))
+    return step_size, lower, upper
+
+
 def adabound(
     params: list[torch.Tensor],
     grads: list[torch.Tensor],
@@ -66,5 +80,8 @@ def adabound(
             step_size = lr * math.sqrt(1.0 - beta2**step) / (1.0 - beta1**step)
             lower = scaled_final * (1.0 - 1.0 / (gamma * step + 1.0))
             upper = scaled_final * (1.0 + 1.0 / (gamma * step))
-            rate = torch.full_like(denom, step_size).div_(denom).clamp_(lower, upper)
+            if isinstance(step_size, torch.Tensor):  # per-row lr (vectorized sweeps)
+                rate = (step_size / denom).clamp_(min=lower).clamp_(max=upper)
+            else:
+                rate = torch.full_like(denom, step_size).div_(denom).clamp_(lower, upper)
             p.sub_(rate.mul_(m))

@@ -12,7 +12,12 @@ from __future__ import annotations
 
 import torch
 
-from ._common import fast_impl, signed_grad, step_all, working_precision
+from ._common import addcdiv_scaled_, fast_impl, signed_grad, step_all, working_precision
+
+
+def adagrad_lr(step: int, *, lr: float, lr_decay: float) -> float:
+    """The step size of step ``step``, ``lr / (1 + (t-1) lr_decay)`` (the loop's expression, for the fast paths)."""
+    return lr / (1.0 + (step - 1) * lr_decay)
 
 
 def adagrad(
@@ -42,4 +47,4 @@ def adagrad(
             clr = lr / (1.0 + (step - 1) * lr_decay)
             s.addcmul_(g, g, value=1.0)
             std = (s + eps).sqrt_() if eps_inside_sqrt else s.sqrt().add_(eps)
-            p.addcdiv_(g, std, value=-clr)
+            addcdiv_scaled_(p, g, std, -clr)

@@ -24,7 +24,15 @@ import math
 
 import torch
 
-from ._common import fast_impl, signed_grad, step_all, working_precision
+from ._common import addcdiv_scaled_, fast_impl, signed_grad, step_all, working_precision
+
+
+def adam_coefficients(step: int, *, lr: float, beta1: float, beta2: float) -> tuple[float, float]:
+    """Per-step scalars of :func:`adam`, in double: ``(bc1, bc2)`` with ``bc_i = 1 - beta_i^t``.
+
+    The loop computes the same expressions inline; the fast paths take them from here.
+    """
+    return 1.0 - beta1**step, 1.0 - beta2**step
 
 
 def adam(
@@ -74,4 +82,4 @@ def adam(
                 denom = (v / bc2).add_(eps).sqrt_()
             else:
                 denom = (v.sqrt() / math.sqrt(bc2)).add_(eps)
-            p.addcdiv_(m, denom, value=-lr / bc1)
+            addcdiv_scaled_(p, m, denom, -lr / bc1)

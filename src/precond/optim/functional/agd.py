@@ -38,7 +38,7 @@ from typing import NamedTuple
 
 import torch
 
-from ._common import fast_impl, signed_grad, step_all, working_precision
+from ._common import add_scaled_, differs, fast_impl, signed_grad, step_all, working_precision
 
 
 class AGDCoefficients(NamedTuple):
@@ -147,7 +147,7 @@ def _agd_tensor(
 ) -> None:
     if c.l2 != 0.0:
         g = g.add(p, alpha=c.l2)
-    if c.decay != 1.0:
+    if differs(c.decay, 1.0):
         p.mul_(c.decay)
     s = g.mul(c.c_g)
     if c.c_m != 0.0:
@@ -161,10 +161,10 @@ def _agd_tensor(
     if clip is not None:
         u.clamp_(-clip, clip)
     if z is None:
-        p.add_(u, alpha=-c.eta)
+        add_scaled_(p, u, -c.eta)
     else:
-        z.add_(u, alpha=-c.eta).mul_(c.win_z)
-        p.mul_(c.win_tau).add_(u, alpha=-2.0 * c.win_tau * c.eta).add_(z, alpha=2.0 * c.win_tau)
+        add_scaled_(z, u, -c.eta).mul_(c.win_z)
+        add_scaled_(add_scaled_(p.mul_(c.win_tau), u, -2.0 * c.win_tau * c.eta), z, 2.0 * c.win_tau)
 
 
 def agd_adaptive_mask(exp_avg_sq: torch.Tensor, step: int, *, beta2: float, delta: float) -> torch.Tensor:

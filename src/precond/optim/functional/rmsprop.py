@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from ._common import fast_impl, signed_grad, step_all, working_precision
+from ._common import add_scaled_, addcdiv_scaled_, fast_impl, signed_grad, step_all, working_precision
 
 
 def rmsprop(
@@ -55,6 +55,6 @@ def rmsprop(
             denom = (var + eps).sqrt_() if eps_inside_sqrt else var.sqrt().add_(eps)
             if u is not None:
                 u.mul_(momentum).addcdiv_(g, denom)
-                p.add_(u, alpha=-lr)
+                add_scaled_(p, u, -lr)
             else:
-                p.addcdiv_(g, denom, value=-lr)
+                addcdiv_scaled_(p, g, denom, -lr)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from ._common import fast_impl, signed_grad, step_all, working_precision
+from ._common import add_scaled_, fast_impl, signed_grad, step_all, working_precision
 
 
 def sgd(
@@ -62,4 +62,4 @@ def sgd(
                     else:
                         v.mul_(momentum).add_(g, alpha=1.0 - dampening)
                     g = g.add(v, alpha=momentum) if nesterov else v
-            p.add_(g, alpha=-lr)
+            add_scaled_(p, g, -lr)

@@ -1,0 +1,145 @@
+"""One run: a problem, an optimizer with its hyperparameters, a seed and a budget.
+
+The loop is plain ``torch.optim`` training: ``zero_grad``, the problem's loss on the next
+batch, ``backward``, ``step``, the problem's ``after_step``; every ``eval_every`` steps
+(and at step 0 and the last step) it records the training loss and ``problem.evaluate``.
+
+A run *diverges* at step ``t`` when the loss at ``t`` is NaN, inf or above
+``divergence_bound``, or when the optimizer refuses a non-finite gradient
+(:class:`~precond.optim.NonFiniteGradientError`): it is recorded with status
+``"diverged"`` and ``diverged_step = t``, not raised.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import torch
+
+from .spec import RunConfig, resolve_problem
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def _finite_float(x: Any) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _metrics_of(problem: Any, model: torch.nn.Module, wanted: tuple[str, ...]) -> dict[str, Any]:
+    with torch.no_grad():
+        m = problem.evaluate(model)
+    out = {k: (_finite_float(v) if not isinstance(v, (list, tuple)) else [float(a) for a in v]) for k, v in m.items()}
+    missing = [w for w in wanted if w not in out]
+    if missing:
+        raise KeyError(f"metrics {missing} requested by the spec are not returned by {type(problem).__name__}.evaluate (it returns {sorted(out)})")
+    return out
+
+
+def _diagnostics(cfg: RunConfig) -> list[Any]:
+    if not cfg.diagnostics:
+        return []
+    from precond.curvature import diagnostics as dg
+
+    from .spec import available_diagnostics
+
+    table = available_diagnostics(dg)
+    return [table[name]() for name in cfg.diagnostics]
+
+
+def run_one(cfg: RunConfig) -> dict[str, Any]:
+    """Run ``cfg`` to the end (or to divergence); returns the store record (without env)."""
+    from precond.optim import NonFiniteGradientError, get_optimizer
+
+    t0 = time.perf_counter()
+    problem = resolve_problem(cfg.problem, cfg.problem_args)
+    torch.manual_seed(cfg.seed)
+    model = problem.model(cfg.seed).to(DTYPES[cfg.dtype])
+    opt = get_optimizer(cfg.optimizer)(model.parameters(), **cfg.hyperparameters)
+    batches = problem.batches(cfg.seed)
+    diags = _diagnostics(cfg)
+    params = [p for p in model.parameters() if p.requires_grad]
+    track = cfg.trajectory and sum(p.numel() for p in params) == 2
+    history: dict[str, list[Any]] = {"step": [], "train_loss": []}
+    trajectory: list[list[float]] = []
+    if track:
+        trajectory.append(torch.cat([p.detach().reshape(-1) for p in params]).tolist())
+
+    def record(step: int, loss: float, extra: dict[str, Any]) -> None:
+        history["step"].append(step)
+        history["train_loss"].append(loss)
+        for k, v in {**_metrics_of(problem, model, cfg.metrics), **extra}.items():
+            history.setdefault(k, []).append(v)
+
+    def agd_fraction() -> dict[str, float]:
+        if hasattr(opt, "adaptive_fraction"):
+            f = opt.adaptive_fraction()["groups"][0]
+            return {"adaptive_fraction": math.nan if f is None else float(f)}
+        return {}
+
+    status, diverged_step = "done", None
+    last_loss = math.nan
+    diag_values: dict[str, Any] = {}
+    for t in range(1, cfg.steps + 1):
+        batch = next(batches)
+        if getattr(batch, "t", 0) == 0:
+            batch.t = t
+        if t == 1:
+            with torch.no_grad():
+                loss0 = float(problem.loss(model, batch))
+            record(0, loss0, {})
+        opt.zero_grad(set_to_none=True)
+        loss = problem.loss(model, batch)
+        lv = float(loss.detach())
+        if not math.isfinite(lv) or lv > cfg.divergence_bound:
+            status, diverged_step = "diverged", t
+            break
+        loss.backward()
+        ctx = None
+        if diags:
+            from precond.curvature.diagnostics import StepContext
+
+            ctx = StepContext(step=t, model=model, optimizer=opt, loss_fn=lambda: problem.loss(model, batch),
+                              outputs_fn=lambda: problem.forward(model, batch), loss_type=problem.loss_type,
+                              sample_losses=None)  # fmt: skip
+            for d in diags:
+                if t % max(1, getattr(d, "every", 1)) == 0:
+                    d.before_step(ctx)
+        try:
+            opt.step()
+        except NonFiniteGradientError:
+            status, diverged_step = "diverged", t
+            break
+        problem.after_step(model, t)
+        if diags:
+            for d in diags:
+                if t % max(1, getattr(d, "every", 1)) == 0:
+                    for k, v in (d.after_step(ctx) or {}).items():
+                        diag_values[k] = v
+                        history.setdefault(f"diag.{k}", [])
+                        history.setdefault(f"diag.{k}.step", [])
+                        history[f"diag.{k}"].append(v)
+                        history[f"diag.{k}.step"].append(t)
+        last_loss = lv
+        if track:
+            trajectory.append(torch.cat([p.detach().reshape(-1) for p in params]).tolist())
+        if t % cfg.eval_every == 0 or t == cfg.steps:
+            record(t, lv, agd_fraction())
+    final: dict[str, Any] = {}
+    if status == "done":
+        final = {k: v[-1] for k, v in history.items() if k not in ("step",) and not k.endswith(".step") and v}
+        final["train_loss"] = last_loss
+    if track:
+        history["trajectory"] = trajectory
+    return {
+        "status": status,
+        "diverged_step": diverged_step,
+        "final_metrics": final,
+        "history": history,
+        "wall_time": time.perf_counter() - t0,
+        "mode": "loop",
+    }

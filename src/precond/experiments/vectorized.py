@@ -1,0 +1,181 @@
+"""Batched sweeps: many runs of a vectorizable problem as one computation.
+
+precond's update rules are elementwise, so ``C`` independent runs of a problem that is a
+function of one flat vector (``problem.value(x)`` over ``(..., d)``) can be stacked as the
+rows of one ``(C, d)`` parameter: one ``value`` call, one ``backward`` and one optimizer
+step advance all of them. Rows differ in their seed (initial point) and learning rate;
+the rate is passed to the functional rule's loop path as a ``(C, 1)`` tensor (see
+:func:`precond.optim.functional._common.add_scaled_`). Runs whose other
+hyperparameters differ go to different groups.
+
+Each row's record equals what :func:`precond.experiments.runner.run_one` gives for the
+same config (tested to tight tolerance): the same divergence rule per row (loss NaN, inf
+or above the bound, or a non-finite gradient), the same evaluation points, metrics read
+by ``problem.evaluate`` on a model holding the row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import math
+import sys
+import time
+from typing import Any, Iterator
+
+import torch
+
+from .runner import DTYPES, _metrics_of
+from .spec import RunConfig, canonical_json, resolve_problem, vectorizable
+
+#: optimizers whose rule is elementwise and accepts a (C, 1) tensor lr on its loop path
+ELEMENTWISE = {"sgd", "adam", "adamw", "agd", "adagrad", "rmsprop", "adabound"}
+
+
+def can_vectorize(cfg: RunConfig, problem: Any | None = None) -> bool:
+    if cfg.optimizer.lower() not in ELEMENTWISE or cfg.diagnostics:
+        return False
+    if problem is None:
+        try:
+            problem = resolve_problem(cfg.problem, cfg.problem_args)
+        except Exception:  # noqa: BLE001
+            return False
+    return vectorizable(problem)
+
+
+def group_key(cfg: RunConfig) -> str:
+    """Configs with the same key run as one batch (everything but seed and lr agree)."""
+    hp = {k: v for k, v in cfg.hyperparameters.items() if k != "lr"}
+    return canonical_json([cfg.experiment, cfg.problem, cfg.problem_args, cfg.optimizer, cfg.label, hp, cfg.steps,
+                           cfg.eval_every, cfg.divergence_bound, cfg.dtype, cfg.trajectory, list(cfg.metrics)])  # fmt: skip
+
+
+@contextlib.contextmanager
+def _tensor_lr(cls: type, lr: torch.Tensor) -> Iterator[None]:
+    """Make ``cls._group_step`` pass the (C, 1) tensor ``lr`` (and ``base_lr``) to its functional rule."""
+    owner = next(k for k in cls.__mro__ if "_group_step" in vars(k))
+    module = sys.modules[owner.__module__]
+    patched = {}
+    for name, fn in list(vars(module).items()):
+        if callable(fn) and getattr(fn, "__module__", "").startswith("precond.optim.functional"):
+            try:
+                params = inspect.signature(fn).parameters
+            except (TypeError, ValueError):
+                continue
+            if "lr" in params:
+                def wrapper(*a: Any, __fn: Any = fn, **kw: Any) -> Any:
+                    kw["lr"] = lr
+                    if "base_lr" in kw:
+                        kw["base_lr"] = lr
+                    return __fn(*a, **kw)
+
+                patched[name] = fn
+                setattr(module, name, wrapper)
+    if not patched:
+        raise RuntimeError(f"{cls.__name__}: found no functional rule to pass a per-row lr to")
+    try:
+        yield
+    finally:
+        for name, fn in patched.items():
+            setattr(module, name, fn)
+
+
+def run_group(cfgs: list[RunConfig]) -> list[dict[str, Any]]:
+    """Run configs that share :func:`group_key` as one batch; one record per config, in order."""
+    from precond.optim import get_optimizer
+    from precond.optim.functional import agd_adaptive_mask
+
+    t0 = time.perf_counter()
+    c0 = cfgs[0]
+    if any(group_key(c) != group_key(c0) for c in cfgs):
+        raise ValueError("run_group: configs differ in more than seed and lr")
+    problem = resolve_problem(c0.problem, c0.problem_args)
+    dtype = DTYPES[c0.dtype]
+    C = len(cfgs)
+    rows = []
+    for c in cfgs:
+        torch.manual_seed(c.seed)
+        rows.append(problem.initial_point(c.seed).reshape(-1).to(dtype))
+    X = torch.stack(rows).requires_grad_(True)  # (C, d)
+    d = X.shape[1]
+    probe = problem.model(c0.seed).to(dtype)
+    probe_params = [p for p in probe.parameters() if p.requires_grad]
+    if sum(p.numel() for p in probe_params) != d or not torch.equal(
+        torch.nn.utils.parameters_to_vector(probe_params).detach(), rows[0]
+    ):
+        raise ValueError(f"{type(problem).__name__}: initial_point(seed) is not the flattened model(seed); cannot vectorize")
+    cls = get_optimizer(c0.optimizer)
+    hp = dict(c0.hyperparameters)
+    lrs = [float(c.hyperparameters.get("lr", inspect.signature(cls.__init__).parameters["lr"].default)) for c in cfgs]
+    hp["lr"] = lrs[0]
+    opt = cls([X], **hp, foreach=False, fused=False) if _accepts_impl(cls) else cls([X], **hp)
+    lr = torch.tensor(lrs, dtype=torch.float64).reshape(C, 1)
+    active = torch.ones(C, dtype=torch.bool)
+    diverged_step = [None] * C
+    final_loss = [math.nan] * C
+    histories: list[dict[str, list[Any]]] = [{"step": [], "train_loss": []} for _ in range(C)]
+    track = c0.trajectory and d == 2
+    traj = [X.detach().clone()] if track else []
+    is_agd = c0.optimizer.lower() == "agd"
+
+    def record(step: int, losses: torch.Tensor, with_frac: bool) -> None:
+        fr = None
+        if with_frac and is_agd:
+            state = opt.state[X]
+            key = "max_exp_avg_sq" if opt.param_groups[0]["amsgrad"] else "exp_avg_sq"
+            g = opt.param_groups[0]
+            fr = agd_adaptive_mask(state[key], int(state["step"]), beta2=g["betas"][1], delta=g["delta"]).double().mean(-1)
+        for i in torch.nonzero(active).flatten().tolist():
+            h = histories[i]
+            h["step"].append(step)
+            h["train_loss"].append(float(losses[i]))
+            with torch.no_grad():
+                torch.nn.utils.vector_to_parameters(X[i].detach(), probe_params)
+            for k, v in _metrics_of(problem, probe, c0.metrics).items():
+                h.setdefault(k, []).append(v)
+            if fr is not None:
+                h.setdefault("adaptive_fraction", []).append(float(fr[i]))
+
+    with _tensor_lr(cls, lr):
+        for t in range(1, c0.steps + 1):
+            loss = problem.value(X, t)
+            lv = loss.detach()
+            if t == 1:
+                record(0, lv, False)
+            bad = active & (~torch.isfinite(lv) | (lv > c0.divergence_bound))
+            opt.zero_grad(set_to_none=True)
+            torch.where(active & ~bad, loss, torch.zeros_like(loss)).sum().backward()
+            grad = X.grad
+            bad |= active & ~torch.isfinite(grad).all(-1)
+            for i in torch.nonzero(bad).flatten().tolist():
+                diverged_step[i] = t
+            active &= ~bad
+            if not bool(active.any()):
+                break
+            grad[~active] = 0.0
+            opt.step()
+            with torch.no_grad():
+                final_loss_t = lv
+            if track:
+                traj.append(X.detach().clone())
+            if t % c0.eval_every == 0 or t == c0.steps:
+                record(t, final_loss_t, True)
+    wall = (time.perf_counter() - t0) / C
+    out = []
+    for i, c in enumerate(cfgs):
+        h = histories[i]
+        status = "done" if diverged_step[i] is None else "diverged"
+        final: dict[str, Any] = {}
+        if status == "done":
+            final = {k: v[-1] for k, v in h.items() if k != "step" and v}
+        if track:
+            n = len(traj) if diverged_step[i] is None else diverged_step[i]
+            h["trajectory"] = [traj[s][i].tolist() for s in range(n)]
+        out.append({"status": status, "diverged_step": diverged_step[i], "final_metrics": final, "history": h,
+                    "wall_time": wall, "mode": f"vectorized[{C}]"})  # fmt: skip
+    return out
+
+
+def _accepts_impl(cls: type) -> bool:
+    p = inspect.signature(cls.__init__).parameters
+    return "foreach" in p and "fused" in p

@@ -1,0 +1,124 @@
+r"""Diagonal Gauss-Newton preconditioning: GN^-1 and GN^-1/2 (seed 002, arXiv 2510.13680).
+
+The update of the paper, in the identity basis (other bases: :mod:`precond.curvature.basis`):
+
+.. math::
+
+    \theta_{t} = \theta_{t-1} - \eta\, D_t\, u_t,\qquad
+    D_t = \operatorname{diag}\big(\max(\hat h_t, 0) + \lambda\big)^{p},\quad p \in \{-1, -\tfrac12\}
+
+with :math:`\hat h_t` the curvature diagonal (the Gauss-Newton / GGN diagonal, or an estimate of
+it, or the Hessian diagonal) fed by :func:`gauss_newton_update_curvature`, kept as an EMA
+
+.. math::
+
+    h_k = \beta_2 h_{k-1} + (1-\beta_2)\, c_k,\qquad \hat h = h_k / (1-\beta_2^{k})
+
+over the ``k`` curvature estimates :math:`c_1..c_k` received so far (``beta2 = 0``: the
+latest estimate), :math:`\lambda` the damping, and :math:`u_t` the gradient or, with
+``momentum`` :math:`\beta_1 > 0`, the bias-corrected EMA
+:math:`\hat m_t = m_t/(1-\beta_1^t)`, :math:`m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t`.
+Decoupled weight decay ``p *= 1 - lr*wd`` comes first. Negative curvature (possible with
+the Hessian or Hutchinson) is clipped at 0 before the damping.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._common import fast_impl, signed_grad, step_all, working_precision
+
+#: how the curvature diagonal is obtained (read by :class:`precond.curvature.CurvatureFeeder`):
+#: exact GGN diagonal, exact Hessian diagonal, Gauss-Newton-Bartlett, Hutchinson
+CURVATURE_ESTIMATORS = ("ggn", "hessian", "gnb", "hutchinson")
+#: accepted aliases
+ESTIMATOR_ALIASES = {"exact": "ggn", "exact_ggn": "ggn", "exact_hessian": "hessian", "gn": "ggn"}
+
+POWERS = (-1.0, -0.5)
+
+
+def canonical_estimator(name: str) -> str:
+    """The canonical estimator name (aliases resolved) or ``ValueError`` naming the choices."""
+    if not isinstance(name, str):
+        raise TypeError(f"estimator must be a string, got {name!r}")
+    key = ESTIMATOR_ALIASES.get(name.lower(), name.lower())
+    if key not in CURVATURE_ESTIMATORS:
+        raise ValueError(
+            f"invalid estimator={name!r}: must be one of {', '.join(map(repr, CURVATURE_ESTIMATORS))} "
+            f"(aliases: {', '.join(map(repr, ESTIMATOR_ALIASES))})"
+        )
+    return key
+
+
+def check_power(power: object) -> float:
+    """``power`` as a float, or ``ValueError`` unless it is -1 (GN^-1) or -1/2 (GN^-1/2)."""
+    if isinstance(power, bool) or not isinstance(power, (int, float)):
+        raise TypeError(f"power must be a number (-1 or -0.5), got {power!r}")
+    for p in POWERS:
+        if abs(float(power) - p) < 1e-12:
+            return p
+    raise ValueError(f"invalid power={power!r}: must be -1 (GN^-1) or -0.5 (GN^-1/2)")
+
+
+def gauss_newton_update_curvature(
+    curvatures: list[torch.Tensor],
+    curvature_steps: list[torch.Tensor],
+    estimates: list[torch.Tensor],
+    *,
+    beta2: float,
+) -> None:
+    """``h = beta2*h + (1-beta2)*c`` and ``k += 1`` for every tensor (EMA of the curvature)."""
+    for h, k, c in zip(curvatures, curvature_steps, estimates):
+        k += 1
+        with working_precision(h) as (hh,):
+            hh.mul_(beta2).add_(c.to(hh.dtype), alpha=1.0 - beta2)
+
+
+def gauss_newton_diag(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    exp_avgs: list[torch.Tensor],
+    curvatures: list[torch.Tensor],
+    curvature_steps: list[torch.Tensor],
+    state_steps: list[torch.Tensor],
+    *,
+    lr: float,
+    power: float,
+    momentum: float,
+    beta2: float,
+    damping: float,
+    weight_decay: float,
+    maximize: bool,
+    impl: str = "loop",
+) -> None:
+    """Apply one GN^p step to every tensor (equations in the module docstring).
+
+    ``exp_avgs`` may be empty when ``momentum == 0``. Every ``curvature_steps`` entry must
+    be >= 1 (a curvature estimate received), else ``RuntimeError``.
+    """
+    if impl != "loop":
+        return fast_impl("gauss_newton_diag", impl)(
+            params, grads, exp_avgs, curvatures, curvature_steps, state_steps, lr=lr, power=power,
+            momentum=momentum, beta2=beta2, damping=damping, weight_decay=weight_decay,
+            maximize=maximize,
+        )  # fmt: skip
+    for i, step in enumerate(step_all(state_steps)):
+        k = int(curvature_steps[i].item())
+        if k < 1:
+            raise RuntimeError(
+                "GaussNewtonDiag.step() before any curvature was received: call "
+                "optimizer.update_curvature(diag) first (precond.curvature.CurvatureFeeder does it every k steps)"
+            )
+        m = exp_avgs[i] if momentum > 0.0 else None
+        with working_precision(params[i], grads[i], m, curvatures[i]) as (p, g, mm, h):
+            g = signed_grad(g, maximize)
+            if weight_decay != 0.0:
+                p.mul_(1.0 - lr * weight_decay)
+            if mm is not None:
+                mm.mul_(momentum).add_(g, alpha=1.0 - momentum)
+                u = mm / (1.0 - momentum**step)
+            else:
+                u = g
+            h_hat = h / (1.0 - beta2**k) if beta2 > 0.0 else h
+            d = h_hat.clamp(min=0.0).add_(damping).pow_(power)
+            p.addcmul_(d, u, value=-lr)

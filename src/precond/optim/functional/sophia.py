@@ -1,0 +1,74 @@
+r"""Sophia (Liu et al. 2023, arXiv 2305.14342), official SophiaG semantics.
+
+The published class ``SophiaG`` (github.com/Liuhong99/Sophia, ``sophia.py``; also the PyPI
+package ``sophia-opt``) does, per step, with no bias correction:
+
+.. math::
+
+    \theta &\leftarrow \theta\,(1 - \eta\,\lambda) \\
+    m &\leftarrow \beta_1 m + (1-\beta_1)\, g \\
+    \theta &\leftarrow \theta - \eta\,\operatorname{sign}(m)\,
+        \min\!\Big(\frac{|m|}{\rho\, b\, h + \epsilon}, 1\Big), \qquad \epsilon = 10^{-15}
+
+(the code's ``rho`` is the paper's :math:`\gamma`, ``b`` = ``bs``), and, every ``k`` (= 10)
+steps from the training loop, :math:`h \leftarrow \beta_2 h + (1-\beta_2)\, c` with ``c``
+the curvature estimate (:func:`sophia_update_hessian`). The official loop feeds
+:math:`c = \hat g \odot \hat g`, :math:`\hat g` the gradient of the *mean* loss over
+``bs`` samples on labels drawn from the model (Gauss-Newton-Bartlett), so that
+:math:`b\,h` estimates the GGN diagonal. precond's estimators return that unbiased
+diagonal directly (:math:`c = b\,\hat g\odot\hat g`), to be used with ``bs = 1``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._common import fast_impl, signed_grad, step_all, working_precision
+
+#: the constant the official code adds to the denominator
+SOPHIA_EPS = 1e-15
+
+
+def sophia_update_hessian(hessians: list[torch.Tensor], estimates: list[torch.Tensor], *, beta2: float) -> None:
+    """``h = beta2*h + (1-beta2)*c`` for every tensor (official ``update_hessian`` with ``c = grad**2``)."""
+    for h, c in zip(hessians, estimates):
+        with working_precision(h) as (hh,):
+            hh.mul_(beta2).add_(c.to(hh.dtype), alpha=1.0 - beta2)
+
+
+def sophia_ratio(exp_avg: torch.Tensor, hessian: torch.Tensor, *, rho: float, bs: float, eps: float = SOPHIA_EPS) -> torch.Tensor:
+    """``|m| / (rho*bs*h + eps)`` before the clip at 1 (a coordinate is clipped where it is >= 1)."""
+    return exp_avg.abs() / (hessian * (rho * bs) + eps)
+
+
+def sophia(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    exp_avgs: list[torch.Tensor],
+    hessians: list[torch.Tensor],
+    state_steps: list[torch.Tensor],
+    *,
+    lr: float,
+    beta1: float,
+    rho: float,
+    bs: float,
+    weight_decay: float,
+    eps: float = SOPHIA_EPS,
+    maximize: bool,
+    impl: str = "loop",
+) -> None:
+    """Apply one SophiaG step to every tensor (equations in the module docstring)."""
+    if impl != "loop":
+        return fast_impl("sophia", impl)(
+            params, grads, exp_avgs, hessians, state_steps, lr=lr, beta1=beta1, rho=rho, bs=bs,
+            weight_decay=weight_decay, eps=eps, maximize=maximize,
+        )  # fmt: skip
+    step_all(state_steps)
+    for i in range(len(params)):
+        with working_precision(params[i], grads[i], exp_avgs[i], hessians[i]) as (p, g, m, h):
+            g = signed_grad(g, maximize)
+            p.mul_(1.0 - lr * weight_decay)
+            m.mul_(beta1).add_(g, alpha=1.0 - beta1)
+            # official: (exp_avg.abs() / (rho * bs * hess + 1e-15)).clamp(None, 1)
+            ratio = (m.abs() / (rho * bs * h + eps)).clamp_(max=1.0)
+            p.addcmul_(m.sign(), ratio, value=-lr)

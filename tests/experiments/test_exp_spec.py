@@ -1,0 +1,100 @@
+"""Spec validation: every error names the key, the bad value and what is allowed."""
+
+import pytest
+
+from precond.experiments.spec import SpecError, expand_values, parse_spec
+
+GOOD = """
+name = "t"
+seeds = [0, 1]
+[problem]
+name = "exp_toys:Quad"
+args = {d = 2}
+[budget]
+steps = 10
+[[optimizers]]
+name = "Adam"
+[optimizers.hyperparameters]
+lr = {logspace = [1e-4, 1e-1, 4]}
+[[optimizers]]
+name = "SGD"
+[optimizers.hyperparameters]
+lr = [0.1, 0.01]
+momentum = [0.0, 0.9]
+"""
+
+
+def _err(text: str) -> str:
+    with pytest.raises(SpecError) as e:
+        parse_spec(text)
+    return str(e.value)
+
+
+def test_good_spec_expands_grid_times_seeds():
+    exp = parse_spec(GOOD)
+    runs = exp.runs()
+    assert len(runs) == (4 + 4) * 2
+    assert exp.grids[0]["lr"] == [1e-4, 1e-3, 1e-2, 1e-1]
+    assert len({r.key for r in runs}) == len(runs)
+    assert runs[0].eval_every == 1  # steps // 10
+
+
+def test_logspace_and_linspace():
+    assert expand_values("k", {"logspace": [1e-3, 1.0, 4]}) == pytest.approx([1e-3, 1e-2, 1e-1, 1.0], rel=1e-12)
+    assert expand_values("k", {"linspace": [0.0, 1.0, 3]}) == [0.0, 0.5, 1.0]
+    assert expand_values("k", 0.3) == [0.3]
+
+
+def test_negative_lr_names_key_value_and_bound():
+    msg = _err(GOOD.replace("lr = [0.1, 0.01]", "lr = [0.1, -0.1]"))
+    assert "optimizers[1].hyperparameters.lr: -0.1 is not > 0" in msg
+
+
+def test_unknown_hyperparameter_lists_allowed():
+    msg = _err(GOOD.replace("momentum = [0.0, 0.9]", "mom = [0.9]"))
+    assert "optimizers[1].hyperparameters.mom" in msg and "allowed:" in msg and "momentum" in msg
+
+
+def test_unknown_optimizer():
+    msg = _err(GOOD.replace('name = "SGD"', 'name = "Nadamax"'))
+    assert "optimizers[1].name" in msg and "Nadamax" in msg and "agd" in msg
+
+
+def test_budget_needs_exactly_one_of_steps_epochs():
+    msg = _err(GOOD.replace("steps = 10", "steps = 10\nepochs = 2"))
+    assert "budget.steps or budget.epochs" in msg
+    msg = _err(GOOD.replace("steps = 10", "steps = -3"))
+    assert "budget.steps: -3 is not > 0" in msg
+
+
+def test_unknown_top_level_key_lists_allowed():
+    msg = _err("colour = 'red'\n" + GOOD)
+    assert "colour: unknown key" in msg and "allowed:" in msg and "optimizers" in msg
+
+
+def test_bad_logspace_and_betas():
+    msg = _err(GOOD.replace("lr = {logspace = [1e-4, 1e-1, 4]}", "lr = {logspace = [0.0, 1e-1, 4]}"))
+    assert "optimizers[0].hyperparameters.lr.logspace" in msg and "lo > 0" in msg
+    msg = _err(GOOD.replace("lr = {logspace = [1e-4, 1e-1, 4]}", "betas = [[0.9, 1.5]]"))
+    assert "optimizers[0].hyperparameters.betas: [0.9, 1.5]" in msg and "0 <= beta < 1" in msg
+
+
+def test_unknown_problem_and_diagnostic():
+    msg = _err(GOOD.replace('name = "exp_toys:Quad"', 'name = "no-such-problem"'))
+    assert "problem.name: 'no-such-problem'" in msg
+    msg = _err(GOOD.replace("seeds = [0, 1]", "seeds = [0, 1]\ndiagnostics = ['bogus_diag']"))
+    assert "diagnostics[0]: 'bogus_diag'" in msg
+
+
+def test_repeated_seeds_and_missing_key():
+    msg = _err(GOOD.replace("seeds = [0, 1]", "seeds = [0, 0]"))
+    assert "seeds: [0, 0]" in msg and "repeated" in msg
+    msg = _err(GOOD.replace('[problem]\nname = "exp_toys:Quad"\nargs = {d = 2}\n', ""))
+    assert "problem: missing" in msg
+
+
+def test_keys_change_with_config():
+    a = parse_spec(GOOD).runs()[0]
+    b = parse_spec(GOOD.replace("steps = 10", "steps = 11")).runs()[0]
+    c = parse_spec(GOOD.replace('name = "t"', 'name = "u"')).runs()[0]
+    assert len({a.key, b.key, c.key}) == 3
