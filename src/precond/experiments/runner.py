@@ -41,6 +41,7 @@ def _metrics_of(problem: Any, model: torch.nn.Module, wanted: tuple[str, ...]) -
 
 
 def _diagnostics(cfg: RunConfig) -> list[Any]:
+    """The spec's diagnostics, measured at the evaluation cadence (they cost only when due)."""
     if not cfg.diagnostics:
         return []
     from precond.curvature import diagnostics as dg
@@ -48,7 +49,10 @@ def _diagnostics(cfg: RunConfig) -> list[Any]:
     from .spec import available_diagnostics
 
     table = available_diagnostics(dg)
-    return [table[name]() for name in cfg.diagnostics]
+    return [table[name](every=max(1, cfg.eval_every)) for name in cfg.diagnostics]
+
+
+NOISE_STREAM_OFFSET = 1_000_003  # a batch stream independent of the training one, for noise estimates
 
 
 def run_one(cfg: RunConfig) -> dict[str, Any]:
@@ -56,12 +60,25 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
     from precond.optim import NonFiniteGradientError, get_optimizer
 
     t0 = time.perf_counter()
-    problem = resolve_problem(cfg.problem, cfg.problem_args)
+    problem = resolve_problem(cfg.problem, cfg.problem_args, cfg.dtype)
     torch.manual_seed(cfg.seed)
-    model = problem.model(cfg.seed).to(DTYPES[cfg.dtype])
+    model = problem.model(cfg.seed)  # in the problem's dtype (the spec's, where the problem takes one)
     opt = get_optimizer(cfg.optimizer)(model.parameters(), **cfg.hyperparameters)
     batches = problem.batches(cfg.seed)
-    diags = _diagnostics(cfg)
+    diags = [d for d in _diagnostics(cfg) if d.applies_to(opt)]  # e.g. AGD's fraction only for AGD
+    feeder = None
+    if getattr(opt, "needs_curvature", False):  # Sophia, GaussNewtonDiag: curvature every k steps
+        from precond.curvature import CurvatureFeeder
+
+        feeder = CurvatureFeeder(opt, model, loss_type=problem.loss_type, generator=torch.Generator().manual_seed(cfg.seed))
+    sample_losses = None
+    if diags:
+        from precond.curvature.diagnostics import StepContext, run_after, run_before
+
+        noise_batches = problem.batches(cfg.seed + NOISE_STREAM_OFFSET)
+
+        def sample_losses(n: int) -> list[Any]:
+            return [lambda m, b=next(noise_batches): problem.loss(m, b) for _ in range(n)]
     params = [p for p in model.parameters() if p.requires_grad]
     track = cfg.trajectory and sum(p.numel() for p in params) == 2
     history: dict[str, list[Any]] = {"step": [], "train_loss": []}
@@ -99,16 +116,14 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
             status, diverged_step = "diverged", t
             break
         loss.backward()
-        ctx = None
+        loss_fn = lambda m, b=batch: problem.loss(m, b)  # noqa: E731
+        outputs_fn = lambda m, b=batch: problem.forward(m, b)  # noqa: E731
+        if feeder is not None:
+            feeder.maybe_update(loss_fn=loss_fn, outputs_fn=outputs_fn)
         if diags:
-            from precond.curvature.diagnostics import StepContext
-
-            ctx = StepContext(step=t, model=model, optimizer=opt, loss_fn=lambda: problem.loss(model, batch),
-                              outputs_fn=lambda: problem.forward(model, batch), loss_type=problem.loss_type,
-                              sample_losses=None)  # fmt: skip
-            for d in diags:
-                if t % max(1, getattr(d, "every", 1)) == 0:
-                    d.before_step(ctx)
+            ctx = StepContext(step=t - 1, model=model, optimizer=opt, loss_fn=loss_fn, outputs_fn=outputs_fn,
+                              loss_type=problem.loss_type, sample_losses=sample_losses)  # fmt: skip
+            run_before(diags, ctx)
         try:
             opt.step()
         except NonFiniteGradientError:
@@ -116,14 +131,11 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
             break
         problem.after_step(model, t)
         if diags:
-            for d in diags:
-                if t % max(1, getattr(d, "every", 1)) == 0:
-                    for k, v in (d.after_step(ctx) or {}).items():
-                        diag_values[k] = v
-                        history.setdefault(f"diag.{k}", [])
-                        history.setdefault(f"diag.{k}.step", [])
-                        history[f"diag.{k}"].append(v)
-                        history[f"diag.{k}.step"].append(t)
+            ctx.step = t
+            for k, v in run_after(diags, ctx).items():
+                diag_values[k] = v
+                history.setdefault(f"diag.{k}", []).append(v)
+                history.setdefault(f"diag.{k}.step", []).append(t)
         last_loss = lv
         if track:
             trajectory.append(torch.cat([p.detach().reshape(-1) for p in params]).tolist())

@@ -386,17 +386,33 @@ def _check_optimizer(i: int, o: OptimizerSpec, errors: list[str]) -> dict[str, l
 
 
 # ---- problems and diagnostics --------------------------------------------------------------------
-def resolve_problem(name: str, args: dict[str, Any]):
-    """``precond.problems.get(name, **args)``, or ``module:Class`` for a problem defined elsewhere."""
-    if ":" in name:
-        import importlib
+def resolve_problem(name: str, args: dict[str, Any], dtype: str | None = None):
+    """``precond.problems.get(name, **args)``, or ``module:Class`` for a problem defined elsewhere.
 
+    ``dtype`` (the spec's) is passed on to problems whose constructor takes a ``dtype`` and
+    that were not given one in ``args``; other problems keep their own (data) dtype.
+    """
+    import importlib
+    import inspect
+
+    if ":" in name:
         mod, _, attr = name.partition(":")
         factory = getattr(importlib.import_module(mod), attr)
-        return factory(**args)
-    import precond.problems as pp
+    else:
+        import precond.problems as pp
+        from precond.problems import registry
 
-    return pp.get(name, **args)
+        pp.names()  # imports every problem module
+        factory = registry._REGISTRY.get(name)
+        if factory is None:
+            return pp.get(name, **args)  # raises the registry's "unknown problem" error
+    if dtype is not None and "dtype" not in args:
+        try:
+            if "dtype" in inspect.signature(factory).parameters:
+                args = {**args, "dtype": dtype}
+        except (TypeError, ValueError):
+            pass
+    return factory(**args)
 
 
 def check_diagnostic(name: str) -> str | None:

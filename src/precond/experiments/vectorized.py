@@ -89,7 +89,7 @@ def run_group(cfgs: list[RunConfig]) -> list[dict[str, Any]]:
     c0 = cfgs[0]
     if any(group_key(c) != group_key(c0) for c in cfgs):
         raise ValueError("run_group: configs differ in more than seed and lr")
-    problem = resolve_problem(c0.problem, c0.problem_args)
+    problem = resolve_problem(c0.problem, c0.problem_args, c0.dtype)
     dtype = DTYPES[c0.dtype]
     C = len(cfgs)
     rows = []

@@ -20,8 +20,10 @@ from .adagrad import AdaGrad
 from .adagrad_norm import AdaGradNorm
 from .adam import Adam, AdamW
 from .agd import AGD
+from .gauss_newton import GaussNewtonDiag
 from .rmsprop import RMSProp
 from .sgd import SGD
+from .sophia import Sophia
 from .registry import available, get_optimizer
 
 __all__ = [
@@ -31,10 +33,12 @@ __all__ = [
     "AdaGradNorm",
     "Adam",
     "AdamW",
+    "GaussNewtonDiag",
     "NonFiniteGradientError",
     "PrecondOptimizer",
     "RMSProp",
     "SGD",
+    "Sophia",
     "available",
     "get_optimizer",
 ]

@@ -1,0 +1,296 @@
+"""Optimizer step speed and memory: every precond optimizer on every path against torch's Adam.
+
+For each optimizer and path (loop / foreach / fused) and torch.optim.Adam's own paths,
+measured in one process: median ms per step, effective GB/s (the minimal traffic of the
+rule: 7 floats per parameter for Adam and AGD, 9 with amsgrad, divided by the time), the
+ratio to torch.optim.Adam(fused=True), the peak memory of a step (peak RSS of a forked child
+above its parameters and gradients, i.e. optimizer state plus temporaries; CUDA: peak
+allocated), and the first step (state creation, and the kernels' build or load).
+
+The machine's speed drifts (by about 40% within minutes on a shared 2-core VM): every
+configuration is timed in alternation, step by step, with a torch.optim.Adam(fused=True)
+on the same tensors, and its ratio is the median of its steps over the median of those
+baseline steps. Only these same-process ratios mean anything.
+
+Fast paths run with ``nan_policy="propagate"`` (torch's behaviour, no check); the rows
+``agd+check`` add precond's default ``nan_policy="raise"`` (one read-only pass over the
+gradients before the step).
+
+    precond bench step                          # the GPT-2-like list, float32, CPU
+    precond bench step --preset small --steps 5 --optimizers agd,adam
+    precond bench step --model mnist1d_mlp --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import resource
+import statistics
+import sys
+import time
+from typing import Any, Callable
+
+import torch
+
+# GPT-2-like list of the issue: 74.7M parameters in 149 tensors
+PRESETS: dict[str, list[tuple[int, ...]]] = {
+    "gpt2": [(768, 768)] * 24 + [(768, 3072)] * 12 + [(3072, 768)] * 12 + [(768,)] * 100 + [(5000, 768)],
+    "small": [(256, 256)] * 8 + [(256, 1024)] * 4 + [(1024, 256)] * 4 + [(256,)] * 20 + [(2000, 256)],
+}
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
+
+
+# optimizer name -> (constructor over params, floats moved per parameter by its rule)
+def _optimizers() -> dict[str, tuple[Callable[..., torch.optim.Optimizer], int]]:
+    from precond import optim as po
+
+    return {
+        "agd": (lambda ps, **kw: po.AGD(ps, lr=1e-4, **kw), 7),
+        "agd_amsgrad": (lambda ps, **kw: po.AGD(ps, lr=1e-4, amsgrad=True, **kw), 9),
+        "adam": (lambda ps, **kw: po.Adam(ps, lr=1e-4, **kw), 7),
+        "adamw": (lambda ps, **kw: po.AdamW(ps, lr=1e-4, **kw), 7),
+        "amsgrad": (lambda ps, **kw: po.Adam(ps, lr=1e-4, amsgrad=True, **kw), 9),
+        "sgd": (lambda ps, **kw: po.SGD(ps, lr=1e-4, momentum=0.9, **kw), 5),
+        "adagrad": (lambda ps, **kw: po.AdaGrad(ps, lr=1e-4, **kw), 5),
+        "rmsprop": (lambda ps, **kw: po.RMSProp(ps, lr=1e-4, **kw), 5),
+        "adabound": (lambda ps, **kw: po.AdaBound(ps, lr=1e-4, **kw), 7),
+    }
+
+
+def _torch_adams() -> dict[str, tuple[Callable[..., torch.optim.Optimizer], int]]:
+    return {
+        "torch.Adam fused": (lambda ps: torch.optim.Adam(ps, lr=1e-4, fused=True), 7),
+        "torch.Adam foreach": (lambda ps: torch.optim.Adam(ps, lr=1e-4, foreach=True), 7),
+        "torch.Adam loop": (lambda ps: torch.optim.Adam(ps, lr=1e-4, foreach=False), 7),
+        "torch.AdamW fused": (lambda ps: torch.optim.AdamW(ps, lr=1e-4, fused=True), 7),
+        "torch.Adam amsgrad fused": (lambda ps: torch.optim.Adam(ps, lr=1e-4, amsgrad=True, fused=True), 9),
+    }
+
+
+PATHS = {"loop": dict(foreach=False, fused=False), "foreach": dict(foreach=True), "fused": dict(fused=True)}
+DEFAULT_OPTIMIZERS = "agd,agd_amsgrad,adam,adamw,amsgrad,sgd,adagrad,rmsprop,adabound"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="gpt2", help="parameter list (default: the GPT-2-like 74.7M list)")
+    parser.add_argument("--model", default=None, help="use the parameters of this problem's model instead (see `precond problems`)")
+    parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    parser.add_argument("--optimizers", default=DEFAULT_OPTIMIZERS, help=f"comma-separated subset of {DEFAULT_OPTIMIZERS}")
+    parser.add_argument("--paths", default="loop,foreach,fused", help="comma-separated subset of loop,foreach,fused")
+    parser.add_argument("--steps", type=int, default=15, help="timed steps per configuration (after 2 warm-up steps)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurements")
+    parser.add_argument("--no-torch-paths", action="store_true", help="time only torch's fused Adam among torch's optimizers")
+    parser.add_argument("--json", default=None, help="also write the results to this JSON file")
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _shapes(args: argparse.Namespace) -> list[tuple[int, ...]]:
+    if args.model is None:
+        return PRESETS[args.preset]
+    from precond.problems import registry
+
+    model = registry.get(args.model).model(0)
+    return [tuple(p.shape) for p in model.parameters()]
+
+
+def make_tensors(shapes: list[tuple[int, ...]], dtype: torch.dtype, device: str) -> list[torch.Tensor]:
+    """Parameters ~ N(0, 0.02^2) with gradients ~ N(0, 1e-4) (no subnormals in the states)."""
+    g = torch.Generator().manual_seed(0)
+    params = []
+    for s in shapes:
+        p = (torch.randn(s, generator=g) * 0.02).to(device=device, dtype=dtype).requires_grad_()
+        p.grad = (torch.randn(s, generator=g) * 1e-2).to(device=device, dtype=dtype)
+        params.append(p)
+    return params
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _timed_step(opt: torch.optim.Optimizer, device: str) -> float:
+    _sync(device)
+    t = time.perf_counter()
+    opt.step()
+    _sync(device)
+    return time.perf_counter() - t
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _memory_child(queue: Any, shapes, dtype, device, name, path) -> None:
+    try:
+        make = _factory(name, path)
+        # warm up on a tiny list first (libraries, kernels, thread pools), so that only the
+        # step's own memory is measured
+        tiny = make_tensors([(8,), (4, 4)], dtype, device)
+        warm = make(tiny)
+        for _ in range(2):
+            warm.step()
+        params = make_tensors(shapes, dtype, device)
+        if device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
+            base = torch.cuda.memory_allocated()
+            opt = make(params)
+            for _ in range(3):
+                opt.step()
+            torch.cuda.synchronize()
+            queue.put(torch.cuda.max_memory_allocated() - base)
+            return
+        base = _rss_bytes()
+        opt = make(params)
+        for _ in range(3):
+            opt.step()
+        queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base)
+    except Exception as exc:  # pragma: no cover - reported, not raised
+        queue.put(f"{type(exc).__name__}: {exc}")
+
+
+def peak_step_memory(shapes, dtype, device, name, path) -> float | str:
+    """Peak memory of steps in a fresh forked child, above its params and grads (bytes)."""
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    proc = ctx.Process(target=_memory_child, args=(q, shapes, dtype, device, name, path))
+    proc.start()
+    out = q.get(timeout=600)
+    proc.join()
+    return out
+
+
+def _factory(name: str, path: str | None) -> Callable[[list[torch.Tensor]], torch.optim.Optimizer]:
+    if name.startswith("torch."):
+        return _torch_adams()[name][0]
+    base = name.removesuffix("+check")
+    make, _ = _optimizers()[base]
+    policy = "raise" if name.endswith("+check") else "propagate"
+    return lambda ps: make(ps, nan_policy=policy, **PATHS[path])
+
+
+def main(args: argparse.Namespace) -> int:
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = DTYPES[args.dtype]
+    shapes = _shapes(args)
+    table = _optimizers()
+    names = [n.strip() for n in args.optimizers.split(",") if n.strip()]
+    bad = [n for n in names if n not in table]
+    if bad:
+        raise SystemExit(f"unknown optimizer(s) {bad}: choose from {DEFAULT_OPTIMIZERS}")
+    paths = [p.strip() for p in args.paths.split(",") if p.strip()]
+    if any(p not in PATHS for p in paths):
+        raise SystemExit(f"invalid --paths {args.paths!r}: choose from loop,foreach,fused")
+    n_params = sum(int(torch.Size(s).numel()) for s in shapes)
+    esize = torch.empty((), dtype=dtype).element_size()
+
+    # configurations: (name, path, floats per parameter)
+    configs: list[tuple[str, str | None, int]] = []
+    torch_names = ["torch.Adam fused"] if args.no_torch_paths else list(_torch_adams())
+    for tn in torch_names:
+        configs.append((tn, None, _torch_adams()[tn][1]))
+    for n in names:
+        for p in paths:
+            configs.append((n, p, table[n][1]))
+        if n == "agd" and "fused" in paths:
+            configs.append(("agd+check", "fused", 7))
+
+    header = {
+        "device": device, "dtype": args.dtype, "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "params": n_params, "tensors": len(shapes), "preset": args.model or args.preset, "steps": args.steps,
+    }  # fmt: skip
+    _log(f"bench step: {n_params / 1e6:.1f}M params in {len(shapes)} tensors, {args.dtype}, {device}, "
+         f"{torch.get_num_threads()} threads")  # fmt: skip
+
+    # peak memory first, in forked children (before this process grows)
+    memory: dict[tuple[str, str | None], Any] = {}
+    if not args.no_memory:
+        for name, path, _ in configs:
+            if name.startswith("torch.") and name != "torch.Adam fused":
+                continue
+            if path == "foreach" or name == "agd+check":
+                continue
+            _log(f"  memory {name} {path or ''}")
+            memory[(name, path)] = peak_step_memory(shapes, dtype, device, name, path)
+
+    from precond.optim.kernels import _build
+
+    t = time.perf_counter()
+    kernels = _build.load() is not None if device == "cpu" else False
+    load_s = time.perf_counter() - t
+    _log(f"  kernels {'available' if kernels else 'unavailable'} (build/load {load_s:.1f} s)")
+
+    params = make_tensors(shapes, dtype, device)
+    baseline = torch.optim.Adam(params, lr=1e-4, fused=True)
+    baseline.step()
+    results = []
+    for i, (name, path, floats) in enumerate(configs):
+        label = f"{name} {path or ''}".strip()
+        _log(f"  [{i + 1}/{len(configs)}] {label}")
+        try:
+            opt = _factory(name, path)(params)
+            first = _timed_step(opt, device)
+            opt.step()
+            ours, base = [], []
+            for _ in range(args.steps):  # alternate with the baseline to cancel drift
+                ours.append(_timed_step(opt, device))
+                base.append(_timed_step(baseline, device))
+            del opt
+        except Exception as exc:
+            _log(f"    failed: {type(exc).__name__}: {exc}")
+            results.append({"optimizer": name, "path": path, "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        med, bmed = statistics.median(ours), statistics.median(base)
+        mem = memory.get((name, path))
+        results.append({
+            "optimizer": name, "path": path or "",
+            "nan_policy": "raise" if name.endswith("+check") else ("propagate" if not name.startswith("torch.") else "-"),
+            "median_ms": med * 1e3, "ratio_to_torch_fused_adam": med / bmed, "baseline_ms": bmed * 1e3,
+            "gb_per_s": floats * esize * n_params / med / 1e9, "first_step_ms": first * 1e3,
+            "peak_step_mb": (mem / 2**20) if isinstance(mem, (int, float)) else None,
+        })  # fmt: skip
+        _log(f"    {med * 1e3:.1f} ms (x{med / bmed:.2f} torch fused Adam)")
+
+    base_mem = memory.get(("torch.Adam fused", None))
+    for r in results:
+        if r.get("peak_step_mb") is not None and isinstance(base_mem, (int, float)) and base_mem > 0:
+            r["peak_step_vs_torch"] = r["peak_step_mb"] * 2**20 / base_mem
+    print(format_table(header, results, load_s, kernels))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"header": header, "kernels": kernels, "kernel_load_s": load_s, "results": results}, f, indent=2)
+    return 0
+
+
+def format_table(header: dict[str, Any], results: list[dict[str, Any]], load_s: float, kernels: bool) -> str:
+    lines = [
+        f"{header['params'] / 1e6:.1f}M params in {header['tensors']} tensors ({header['preset']}), {header['dtype']}, "
+        f"{header['device']}, {header['threads']} threads, torch {header['torch']}, median of {header['steps']} steps; "
+        f"kernels {'loaded' if kernels else 'unavailable'} in {load_s:.1f} s",
+        "",
+        "| optimizer | path | nan_policy | ms/step | x torch fused Adam | GB/s | peak step MB (x torch) | first step ms |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        if "error" in r:
+            lines.append(f"| {r['optimizer']} | {r['path'] or ''} | | failed: {r['error']} | | | | |")
+            continue
+        mem = "-"
+        if r.get("peak_step_mb") is not None:
+            mem = f"{r['peak_step_mb']:.0f}"
+            if "peak_step_vs_torch" in r:
+                mem += f" ({r['peak_step_vs_torch']:.2f})"
+        lines.append(
+            f"| {r['optimizer']} | {r['path']} | {r['nan_policy']} | {r['median_ms']:.1f} | "
+            f"{r['ratio_to_torch_fused_adam']:.2f} | {r['gb_per_s']:.1f} | {mem} | {r['first_step_ms']:.0f} |"
+        )
+    return "\n".join(lines)

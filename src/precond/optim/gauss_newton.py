@@ -1,0 +1,192 @@
+"""GaussNewtonDiag: GN^-1 / GN^-1/2 (math in :func:`precond.optim.functional.gauss_newton_diag`),
+and the curvature-receiving interface shared with :class:`precond.optim.Sophia`."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Iterable, Sequence
+
+import torch
+
+from . import _checks
+from ._base import NonFiniteGradientError, PrecondOptimizer
+from ._dispatch import resolve_impl
+from ._finite import all_finite
+from .functional.gauss_newton import (
+    canonical_estimator,
+    check_power,
+    gauss_newton_diag,
+    gauss_newton_update_curvature,
+)
+
+
+class CurvatureOptimizer(PrecondOptimizer):
+    """A :class:`PrecondOptimizer` that receives a curvature diagonal from outside.
+
+    The one way curvature comes in: :meth:`update_curvature` with one tensor per parameter,
+    in the order of ``param_groups`` (group 0's params, then group 1's, ...), each the
+    estimate of the diagonal of the curvature of the *mean* training loss at the current
+    parameters (``None`` leaves that parameter's curvature as it is).
+    :class:`precond.curvature.CurvatureFeeder` computes the estimate named by
+    :attr:`curvature_estimator` every :attr:`curvature_every` steps and calls it.
+    """
+
+    #: tells a training loop (the experiments runner) to feed curvature
+    needs_curvature = True
+    #: name of the per-parameter state tensor holding the curvature EMA
+    _curvature_key = "curvature"
+
+    def _apply(self, work: list[tuple[dict[str, Any], list[torch.Tensor], list[torch.Tensor]]]) -> None:
+        """As the base, but the default (``fused=None, foreach=None``) is the reference loop:
+        these rules have no fast kernels (an explicit ``foreach``/``fused`` raises
+        ``NotImplementedError`` naming the fix)."""
+        for group, params, grads in work:
+            explicit = group.get("fused") is not None or group.get("foreach") is not None
+            impl = resolve_impl(self, group, params) if explicit else "loop"
+            self._group_step(group, params, grads, impl)
+
+    def _set_curvature_options(self, estimator: str, update_every: int, samples: int) -> None:
+        self.curvature_estimator = canonical_estimator(estimator)
+        if isinstance(update_every, bool) or not isinstance(update_every, int) or update_every < 1:
+            raise ValueError(f"invalid update_every={update_every!r}: must be an integer >= 1 (refresh the curvature every k steps)")
+        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+            raise ValueError(f"invalid curvature_samples={samples!r}: must be an integer >= 1")
+        self.curvature_every = update_every
+        self.curvature_samples = samples
+
+    def _apply_curvature(self, group: dict[str, Any], params: list[torch.Tensor], estimates: list[torch.Tensor]) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def update_curvature(self, diag: Sequence[torch.Tensor | None]) -> None:
+        """Feed one curvature estimate per parameter (see the class docstring for the order).
+
+        Raises ``ValueError`` on a wrong count or shape; a non-finite estimate follows the
+        optimizer's ``nan_policy`` (``"raise"``: error, ``"skip"``: ignored with a warning).
+        """
+        all_params = [p for g in self.param_groups for p in g["params"]]
+        diag = list(diag)
+        if len(diag) != len(all_params):
+            raise ValueError(
+                f"update_curvature got {len(diag)} tensors for {len(all_params)} parameters: pass one per "
+                "parameter, in the order of optimizer.param_groups (None to leave one unchanged)"
+            )
+        for i, (p, c) in enumerate(zip(all_params, diag)):
+            if c is not None and tuple(c.shape) != tuple(p.shape):
+                raise ValueError(f"update_curvature: estimate {i} has shape {tuple(c.shape)}, its parameter {tuple(p.shape)}")
+        if self.nan_policy != "propagate" and not all_finite([c for c in diag if c is not None]):
+            if self.nan_policy == "raise":
+                raise NonFiniteGradientError(
+                    f"{type(self).__name__}.update_curvature: an estimate holds NaN or inf; nothing was changed "
+                    "(use nan_policy='skip' to ignore such estimates)"
+                )
+            warnings.warn(f"{type(self).__name__}.update_curvature skipped: non-finite estimate", RuntimeWarning, stacklevel=2)
+            return
+        i = 0
+        for group in self.param_groups:
+            params, ests = [], []
+            for p in group["params"]:
+                c = diag[i]
+                i += 1
+                if c is None:
+                    continue
+                state = self.state[p]
+                if len(state) == 0:
+                    self._init_state(group, p, state)
+                params.append(p)
+                ests.append(c.detach().to(device=p.device))
+            if params:
+                self._apply_curvature(group, params, ests)
+
+    def curvature(self) -> list[torch.Tensor | None]:
+        """The current curvature EMA per parameter (``param_groups`` order; ``None`` if never fed)."""
+        return [self.state[p].get(self._curvature_key) if p in self.state else None for g in self.param_groups for p in g["params"]]
+
+
+class GaussNewtonDiag(CurvatureOptimizer):
+    r"""Diagonal Gauss-Newton preconditioner GN^p, ``p`` in {-1, -1/2} (seed 002).
+
+    ``x -= lr * (max(h_hat, 0) + damping)**power * u`` with ``h_hat`` the (bias-corrected
+    EMA of the) curvature diagonal received through :meth:`update_curvature` and ``u`` the
+    gradient (or its bias-corrected EMA with ``momentum > 0``). With ``power=-1``,
+    ``lr=1``, ``damping=0`` and the exact curvature it is Newton's method on a separable
+    quadratic. Equations in :mod:`precond.optim.functional.gauss_newton`.
+
+    Args:
+        params: iterable of tensors or of dicts defining param groups.
+        lr: learning rate.
+        power: -1 (GN^-1) or -0.5 (GN^-1/2).
+        momentum: beta1 of the EMA of gradients (0: none).
+        beta2: EMA coefficient of the curvature over successive estimates (0: latest only).
+        damping: added to the curvature before the power (> 0 avoids division by zero).
+        weight_decay: decoupled decay ``p *= 1 - lr*wd``.
+        estimator: which curvature the training loop should feed (read by
+            :class:`precond.curvature.CurvatureFeeder`): ``"ggn"`` (exact GGN diagonal, the
+            paper's GN; alias ``"exact"``), ``"hessian"`` (exact Hessian diagonal), ``"gnb"``
+            (Gauss-Newton-Bartlett) or ``"hutchinson"``.
+        update_every: refresh the curvature every k steps (read by the feeder).
+        curvature_samples: samples per GNB/Hutchinson estimate (read by the feeder).
+        maximize, foreach, fused, nan_policy: see :class:`PrecondOptimizer` (only the
+            reference loop exists: ``foreach``/``fused`` raise ``NotImplementedError``).
+
+    ``step()`` before any :meth:`update_curvature` raises ``RuntimeError``.
+    """
+
+    state_names = ("exp_avg", "curvature")
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1.0,
+        power: float = -1.0,
+        momentum: float = 0.0,
+        beta2: float = 0.0,
+        damping: float = 1e-8,
+        weight_decay: float = 0.0,
+        *,
+        estimator: str = "ggn",
+        update_every: int = 1,
+        curvature_samples: int = 1,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        fused: bool | None = None,
+        nan_policy: str = "raise",
+    ) -> None:
+        defaults = dict(lr=lr, power=power, momentum=momentum, beta2=beta2, damping=damping, weight_decay=weight_decay)
+        super().__init__(params, defaults, maximize=maximize, foreach=foreach, fused=fused, nan_policy=nan_policy)
+        self._set_curvature_options(estimator, update_every, curvature_samples)
+
+    def _validate_group(self, group: dict[str, Any]) -> None:
+        _checks.check_lr(group["lr"])
+        group["power"] = check_power(group["power"])
+        _checks.check_beta("momentum", group["momentum"])
+        _checks.check_beta("beta2", group["beta2"])
+        _checks.check_range("damping", group["damping"], 0.0)
+        _checks.check_range("weight_decay", group["weight_decay"], 0.0)
+
+    def _state_enabled(self, group: dict[str, Any], name: str) -> bool:
+        return name != "exp_avg" or group["momentum"] > 0.0
+
+    def _init_state(self, group: dict[str, Any], p: torch.Tensor, state: dict[str, Any]) -> None:
+        super()._init_state(group, p, state)
+        state["curvature_step"] = torch.tensor(0.0, dtype=torch.float32)
+
+    def _apply_curvature(self, group: dict[str, Any], params: list[torch.Tensor], estimates: list[torch.Tensor]) -> None:
+        gauss_newton_update_curvature(
+            [self.state[p]["curvature"] for p in params], [self.state[p]["curvature_step"] for p in params],
+            estimates, beta2=group["beta2"],
+        )  # fmt: skip
+
+    def _group_step(self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor], impl: str) -> None:
+        st = self._group_state(group, params)
+        if any(float(self.state[p]["curvature_step"]) < 1 for p in params):
+            raise RuntimeError(
+                "GaussNewtonDiag.step() before any curvature was received for some parameter: call "
+                "optimizer.update_curvature(diag) first (precond.curvature.CurvatureFeeder does it every k steps)"
+            )
+        gauss_newton_diag(
+            params, grads, st.get("exp_avg", []), st["curvature"],
+            [self.state[p]["curvature_step"] for p in params], st["step"],
+            lr=float(group["lr"]), power=group["power"], momentum=group["momentum"], beta2=group["beta2"],
+            damping=group["damping"], weight_decay=group["weight_decay"], maximize=group["maximize"], impl=impl,
+        )  # fmt: skip

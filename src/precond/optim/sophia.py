@@ -1,0 +1,118 @@
+"""Sophia, official SophiaG semantics (math in :func:`precond.optim.functional.sophia`)."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import torch
+
+from . import _checks
+from .functional.sophia import SOPHIA_EPS, sophia, sophia_ratio, sophia_update_hessian
+from .gauss_newton import CurvatureOptimizer
+
+
+def _work(t: torch.Tensor) -> torch.Tensor:
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
+class Sophia(CurvatureOptimizer):
+    r"""Sophia (Liu et al. 2023, arXiv 2305.14342) as the official ``SophiaG``.
+
+    ``p *= 1 - lr*wd``; ``m = b1 m + (1-b1) g``;
+    ``p -= lr * sign(m) * min(|m| / (rho*bs*h + 1e-15), 1)``; no bias correction; ``h`` is
+    the EMA (``b2``) of the curvature estimates received through :meth:`update_curvature`
+    (the official ``update_hessian``), refreshed every ``update_every`` = 10 steps by the
+    training loop (:class:`precond.curvature.CurvatureFeeder`). Before the first estimate
+    ``h = 0`` and the step is ``lr * sign(m)``, as in the official code.
+
+    Scaling: precond's estimators give an unbiased estimate of the curvature diagonal of
+    the mean loss, so the default ``bs=1``. To reproduce the official loop exactly, feed
+    ``g_hat**2`` (the squared gradient of the mean loss over ``B`` samples with sampled
+    labels) and pass ``bs=B`` (the official ``step(bs=...)``, a group option here).
+
+    Args:
+        params: iterable of tensors or of dicts defining param groups.
+        lr: learning rate (official default 1e-4).
+        betas: ``(beta1, beta2)``: EMA of gradients and of curvature (0.965, 0.99).
+        rho: clipping scale, the paper's gamma (0.04).
+        weight_decay: decoupled decay (0.1).
+        bs: multiplier of ``h`` in the denominator (see Scaling).
+        eps: the denominator's constant (official 1e-15).
+        estimator: curvature the feeder computes: ``"gnb"`` (the paper's Sophia-G,
+            default), ``"hutchinson"`` (Sophia-H), ``"ggn"`` or ``"hessian"`` (exact).
+        update_every: k, the refresh period (10).
+        curvature_samples: samples per estimate (1).
+        maximize, foreach, fused, nan_policy: see :class:`PrecondOptimizer` (only the
+            reference loop exists).
+
+    :meth:`win_rate` gives the fraction of coordinates not clipped at the last step.
+    """
+
+    state_names = ("exp_avg", "hessian")
+    _curvature_key = "hessian"
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-4,
+        betas: tuple[float, float] = (0.965, 0.99),
+        rho: float = 0.04,
+        weight_decay: float = 0.1,
+        *,
+        bs: float = 1.0,
+        eps: float = SOPHIA_EPS,
+        estimator: str = "gnb",
+        update_every: int = 10,
+        curvature_samples: int = 1,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        fused: bool | None = None,
+        nan_policy: str = "raise",
+    ) -> None:
+        defaults = dict(lr=lr, betas=tuple(betas), rho=rho, weight_decay=weight_decay, bs=bs, eps=eps)
+        super().__init__(params, defaults, maximize=maximize, foreach=foreach, fused=fused, nan_policy=nan_policy)
+        self._set_curvature_options(estimator, update_every, curvature_samples)
+
+    def _validate_group(self, group: dict[str, Any]) -> None:
+        _checks.check_lr(group["lr"])
+        _checks.check_betas(group["betas"])
+        _checks.check_range("rho", group["rho"], 0.0)
+        _checks.check_range("weight_decay", group["weight_decay"], 0.0)
+        _checks.check_range("bs", group["bs"], 0.0, low_inclusive=False)
+        _checks.check_range("eps", group["eps"], 0.0)
+
+    def _apply_curvature(self, group: dict[str, Any], params: list[torch.Tensor], estimates: list[torch.Tensor]) -> None:
+        sophia_update_hessian([self.state[p]["hessian"] for p in params], estimates, beta2=group["betas"][1])
+
+    def _group_step(self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor], impl: str) -> None:
+        st = self._group_state(group, params)
+        sophia(
+            params, grads, st["exp_avg"], st["hessian"], st["step"], lr=float(group["lr"]),
+            beta1=group["betas"][0], rho=group["rho"], bs=group["bs"], weight_decay=group["weight_decay"],
+            eps=group["eps"], maximize=group["maximize"], impl=impl,
+        )  # fmt: skip
+
+    @torch.no_grad()
+    def win_rate(self) -> dict[str, Any]:
+        """Fraction of coordinates *not* clipped (``|m| < rho*bs*h + eps``) at the last step.
+
+        Read off the state (``m`` and ``h`` after the step are those the step used), so it
+        costs nothing unless called. Returns ``{"overall": f, "groups": [f, ...],
+        "params": [[f or None, ...], ...]}`` (``None`` where a parameter has no state).
+        """
+        groups, per_param, hits_all, total_all = [], [], 0, 0
+        for group in self.param_groups:
+            fracs, hits, total = [], 0, 0
+            for p in group["params"]:
+                state = self.state.get(p)
+                if not state or float(state["step"]) < 1:
+                    fracs.append(None)
+                    continue
+                r = sophia_ratio(_work(state["exp_avg"]), _work(state["hessian"]), rho=group["rho"], bs=group["bs"], eps=group["eps"])
+                n = int((r < 1.0).sum())
+                hits, total = hits + n, total + r.numel()
+                fracs.append(n / max(r.numel(), 1))
+            groups.append(hits / total if total else None)
+            per_param.append(fracs)
+            hits_all, total_all = hits_all + hits, total_all + total
+        return {"overall": hits_all / total_all if total_all else None, "groups": groups, "params": per_param}
