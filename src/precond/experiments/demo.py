@@ -1,4 +1,6 @@
-"""Run the demo: AGD against Adam (and friends) on 2-D test functions, as a table."""
+"""Run the demo: AGD against Adam and friends, first as a quick table on 2-D test functions,
+then as tuned sweeps (shipped specs: a quadratic and Rosenbrock, 5 seeds each, with 95%
+confidence intervals) written to a results store and an offline HTML report."""
 
 from __future__ import annotations
 
@@ -27,8 +29,13 @@ OPTIMIZERS = {
 }
 
 
+DEMO_SPECS = ("quadratic", "rosenbrock")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--steps", type=int, default=2000, help="optimizer steps per run (default 2000)")
+    parser.add_argument("--steps", type=int, default=2000, help="optimizer steps per run of the table (default 2000)")
+    parser.add_argument("--out", default="results", help="folder for the store and the report (default results/)")
+    parser.add_argument("--table-only", action="store_true", help="print the table and stop (no sweeps, no report)")
 
 
 def run_one(name: str, opt_name: str, steps: int) -> tuple[float, int | None]:
@@ -56,4 +63,19 @@ def main(args: argparse.Namespace) -> int:
             gap, reached = run_one(fname, oname, args.steps)
             cells.append(f"{gap:.2e} ({reached if reached else '-'})" if math.isfinite(gap) else "diverged")
         print(f"{fname:<12}" + "".join(f"{c:>22}" for c in cells))
-    return 0
+    if args.table_only:
+        return 0
+    from pathlib import Path
+
+    from precond.cli import main as cli
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    store = str(out / "demo.sqlite")
+    for spec in DEMO_SPECS:  # resumable: a second demo reuses every finished run
+        print(f"\n$ precond run {spec} --store {store}", flush=True)
+        rc = cli(["run", spec, "--store", store])
+        if rc:
+            return rc
+    print(f"\n$ precond report {store} -o {out / 'report'}", flush=True)
+    return cli(["report", store, "-o", str(out / "report")])
