@@ -1,0 +1,155 @@
+"""Build and load the C++ kernels (``precond_kernels.cpp``) at first use.
+
+The extension is compiled by :func:`torch.utils.cpp_extension.load` the first time a fused
+step (or the fast non-finite check) needs it, into a cache directory, and loaded from there
+afterwards (a no-op ``ninja`` run, well under a second). Nothing is compiled at
+``pip install``.
+
+* cache: ``$TORCH_EXTENSIONS_DIR/precond/<tag>`` if that variable is set, else
+  ``~/.cache/precond/<tag>`` (``$XDG_CACHE_HOME`` honoured); ``<tag>`` names the Python and
+  torch versions, so a torch upgrade builds afresh instead of loading a stale binary.
+* flags: ``-O3 -fno-math-errno -fopenmp`` (sqrt vectorises only without errno), plus
+  ``-mavx2 -mfma`` when torch reports the running CPU as AVX2- or AVX-512-capable; the build is
+  for the machine that runs it, and the module name carries the ISA so a cache shared by
+  other CPUs never loads a binary they cannot run.
+* ``PRECOND_DISABLE_EXTENSIONS=1`` turns the kernels off; ``PRECOND_VERBOSE_BUILD=1`` shows
+  the compiler's output.
+
+If the build fails (no compiler, no ninja, a broken toolchain) or the kernels are disabled,
+:func:`load` warns ONCE per process and returns ``None``; callers then use the reference loop
+(``foreach`` on non-CPU devices).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+SOURCE = Path(__file__).with_name("precond_kernels.cpp")
+DISABLE_ENV = "PRECOND_DISABLE_EXTENSIONS"
+
+_lock = threading.Lock()
+_state: dict[str, Any] = {"tried": False, "ops": None, "error": None}
+
+
+class KernelsUnavailableWarning(RuntimeWarning):
+    """The C++ kernels could not be built or loaded; precond uses the reference loop instead."""
+
+
+def _truthy(value: str | None) -> bool:
+    return value is not None and value.strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def _isa() -> str:
+    try:
+        cap = torch.backends.cpu.get_cpu_capability()
+    except Exception:  # pragma: no cover - very old torch
+        return "generic"
+    return "avx2" if cap in ("AVX2", "AVX512") else "generic"
+
+
+def cache_dir() -> Path:
+    """Where the compiled extension lives (see the module docstring)."""
+    tag = f"py{sys.version_info.major}{sys.version_info.minor}-torch{torch.__version__.replace('+', '_')}"
+    base = os.environ.get("TORCH_EXTENSIONS_DIR")
+    if base:
+        return Path(base) / "precond" / tag
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "precond" / tag
+
+
+def build_flags() -> tuple[str, list[str], list[str]]:
+    """``(module name, compile flags, link flags)`` for this machine."""
+    isa = _isa()
+    cflags = ["-O3", "-fno-math-errno", "-fopenmp", "-DNDEBUG"]
+    if isa == "avx2":
+        cflags += ["-mavx2", "-mfma"]
+    return f"precond_kernels_{isa}", cflags, ["-fopenmp"]
+
+
+def _ensure_ninja_on_path() -> None:
+    """``cpp_extension`` runs ``ninja`` from PATH; the ``ninja`` wheel may sit beside python only."""
+    dirs = [os.path.dirname(sys.executable)]
+    try:
+        import ninja  # type: ignore[import-not-found]
+
+        dirs.insert(0, ninja.BIN_DIR)
+    except Exception:
+        pass
+    path = os.environ.get("PATH", "")
+    parts = path.split(os.pathsep) if path else []
+    missing = [d for d in dirs if d and d not in parts]
+    if missing:
+        os.environ["PATH"] = os.pathsep.join(missing + parts)
+
+
+def _build() -> Any:
+    from torch.utils import cpp_extension
+
+    _ensure_ninja_on_path()
+    name, cflags, ldflags = build_flags()
+    build_dir = cache_dir() / name
+    build_dir.mkdir(parents=True, exist_ok=True)
+    cpp_extension.load(
+        name=name,
+        sources=[str(SOURCE)],
+        extra_cflags=cflags,
+        extra_ldflags=ldflags,
+        build_directory=str(build_dir),
+        is_python_module=False,
+        verbose=_truthy(os.environ.get("PRECOND_VERBOSE_BUILD")),
+    )
+    ops = torch.ops.precond
+    ops.agd_step  # noqa: B018 - raises if the library did not register
+    return ops
+
+
+def load() -> Any | None:
+    """The ``torch.ops.precond`` namespace with the fused kernels, or ``None`` (warned once)."""
+    if _state["tried"]:
+        return _state["ops"]
+    with _lock:
+        if _state["tried"]:
+            return _state["ops"]
+        if _truthy(os.environ.get(DISABLE_ENV)):
+            _state["error"] = f"disabled by {DISABLE_ENV}={os.environ[DISABLE_ENV]}"
+        else:
+            try:
+                _state["ops"] = _build()
+            except Exception as exc:  # compiler missing, build error, load error
+                first = str(exc).strip().splitlines()[:1]
+                _state["error"] = f"{type(exc).__name__}: {first[0] if first else ''}"
+        _state["tried"] = True
+        if _state["ops"] is None:
+            warnings.warn(
+                f"precond: the fused C++ kernels are unavailable ({_state['error']}); fused steps and "
+                "the non-finite check use the reference loop instead (same results, slower). Install a "
+                "C++ compiler and `ninja`, or set PRECOND_VERBOSE_BUILD=1 to see the build log.",
+                KernelsUnavailableWarning,
+                stacklevel=3,
+            )
+    return _state["ops"]
+
+
+def loaded() -> Any | None:
+    """The ops if :func:`load` already succeeded, without trying to build."""
+    return _state["ops"]
+
+
+def status() -> dict[str, Any]:
+    """What happened so far: ``{"tried", "available", "error", "cache_dir", "name", "cflags"}``."""
+    name, cflags, _ = build_flags()
+    return {
+        "tried": _state["tried"],
+        "available": _state["ops"] is not None,
+        "error": _state["error"],
+        "cache_dir": str(cache_dir()),
+        "name": name,
+        "cflags": cflags,
+    }

@@ -1,0 +1,362 @@
+"""The ``foreach`` and ``fused`` paths equal the reference loop (issue "fast steps").
+
+Every fast path runs 50 steps next to the loop on the same gradients and must agree with
+it: float64 to rtol 1e-10, float32 to rtol 1e-5, both relative to the tensor's scale
+(``atol = rtol * max|expected|``, since single elements pass through zero). bfloat16 is
+compared more loosely (see :func:`test_bfloat16_close_to_loop`). The C++ extension is built
+once per machine (cached); the first test that needs it pays the compile.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from precond.optim import AGD, AdaBound, AdaGrad, Adam, AdamW, NonFiniteGradientError, RMSProp, SGD
+from precond.optim import _dispatch
+from precond.optim._finite import all_finite
+from precond.optim.functional.adabound import adabound_coefficients
+from precond.optim.functional.adagrad import adagrad_lr
+from precond.optim.functional.adam import adam_coefficients
+from precond.optim.kernels import _build
+
+STEPS = 50
+
+CASES = [
+    (AGD, dict(lr=1e-2)),
+    (AGD, dict(lr=1e-2, amsgrad=True)),
+    (AGD, dict(lr=1e-2, weight_decay=0.1)),
+    (AGD, dict(lr=1e-2, weight_decay=0.1, fixed_decay=True)),
+    (AGD, dict(lr=1e-2, weight_decay=0.1, weight_decouple=False)),
+    (AGD, dict(lr=1e-2, win=True, weight_decay=0.1)),
+    (AGD, dict(lr=1e-2, win=True, win_z_init="zeros")),
+    (AGD, dict(lr=1e-2, clip=0.5, delta=1e-3)),
+    (AGD, dict(lr=1e-2, amsgrad=True, win=True, clip=2.0, weight_decay=0.05, maximize=True)),
+    (Adam, dict(lr=1e-2)),
+    (Adam, dict(lr=1e-2, amsgrad=True)),
+    (Adam, dict(lr=1e-2, weight_decay=0.1)),
+    (AdamW, dict(lr=1e-2, weight_decay=0.1)),
+    (AdamW, dict(lr=1e-2, weight_decay=0.1, amsgrad=True, maximize=True)),
+    (Adam, dict(lr=1e-2, eps_inside_sqrt=True, betas=(0.6, 0.9))),
+    (SGD, dict(lr=1e-2)),
+    (SGD, dict(lr=1e-2, momentum=0.9)),
+    (SGD, dict(lr=1e-2, momentum=0.9, nesterov=True, weight_decay=0.1)),
+    (SGD, dict(lr=1e-2, momentum=0.9, dampening=0.3, maximize=True)),
+    (SGD, dict(lr=1e-2, momentum=0.9, momentum_style="ema")),
+    (SGD, dict(lr=1e-2, momentum=0.9, momentum_style="ema", nesterov=True, weight_decay=0.1, decoupled_weight_decay=True)),
+    (AdaGrad, dict(lr=1e-2)),
+    (AdaGrad, dict(lr=1e-2, lr_decay=0.01, weight_decay=0.1, initial_accumulator_value=0.1)),
+    (AdaGrad, dict(lr=1e-2, eps_inside_sqrt=True, eps=1e-8, maximize=True)),
+    (RMSProp, dict(lr=1e-3)),
+    (RMSProp, dict(lr=1e-3, centered=True)),
+    (RMSProp, dict(lr=1e-3, momentum=0.9, weight_decay=0.1)),
+    (RMSProp, dict(lr=1e-3, centered=True, momentum=0.5, eps_inside_sqrt=True, maximize=True)),
+    (AdaBound, dict(lr=1e-2)),
+    (AdaBound, dict(lr=1e-2, amsbound=True, weight_decay=0.1)),
+    (AdaBound, dict(lr=1e-2, final_lr=0.05, gamma=0.1, maximize=True)),
+]
+
+
+def case_id(case) -> str:
+    cls, kw = case
+    return cls.__name__ + "-" + "-".join(f"{k}={v}" for k, v in kw.items())
+
+
+# shapes: 0-dim, odd sizes; BIG is above the kernels' parallel grain (2^15 elements)
+SHAPES = [(), (7,), (37, 5), (3, 4, 5), (30, 12)]
+BIG = (300, 120)
+GRAD_SCALES = [1.0, 0.3, 1.0, 1e-6, 0.05, 0.5]  # 1e-6: below AGD's delta, the SGD branch
+
+
+def make_params(dtype: torch.dtype, seed: int = 0, shapes=SHAPES) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(s, generator=g, dtype=torch.float64).to(dtype).requires_grad_() for s in shapes]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small tensors: one thread (parallel regions only cost time on a busy 2-core machine);
+    :func:`test_parallel_split_equals_loop` covers the multi-threaded split."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def run(cls, kw, params, steps=STEPS, seed=1, opt=None, start=0, **impl):
+    """``steps`` steps on deterministic gradients (step ``start + k`` draws the same ones)."""
+    opt = opt if opt is not None else cls(params, **kw, **impl)
+    for k in range(start, start + steps):
+        g = torch.Generator().manual_seed(seed * 100003 + k)
+        for p, scale in zip(params, GRAD_SCALES):
+            p.grad = (torch.randn(p.shape, generator=g, dtype=torch.float64) * scale).to(p.dtype)
+        opt.step()
+    return opt
+
+
+IMPLS = {"loop": dict(foreach=False, fused=False), "foreach": dict(foreach=True), "fused": dict(fused=True)}
+
+
+def assert_close_scaled(actual, expected, rtol, what=""):
+    scale = expected.double().abs().max().item() if expected.numel() else 0.0
+    torch.testing.assert_close(actual.double(), expected.double(), rtol=rtol, atol=rtol * max(scale, 1e-30), msg=lambda m: f"{what}: {m}")
+
+
+def assert_opts_close(opt, ref, params, ref_params, rtol):
+    for i, (p, q) in enumerate(zip(params, ref_params)):
+        assert_close_scaled(p.detach(), q.detach(), rtol, f"param {i}")
+        s, r = opt.state[p], ref.state[q]
+        assert set(s) == set(r)
+        for name in r:
+            if name == "step":
+                assert float(s["step"]) == float(r["step"])
+            else:
+                assert_close_scaled(s[name], r[name], rtol, f"state {name} of param {i}")
+
+
+@pytest.fixture(scope="module")
+def kernels():
+    if _build.load() is None:
+        pytest.skip(f"C++ kernels unavailable: {_build.status()['error']}")
+    return True
+
+
+@pytest.mark.parametrize("dtype,rtol", [(torch.float64, 1e-10), (torch.float32, 1e-5)], ids=["f64", "f32"])
+@pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
+def test_fast_paths_equal_loop(case, dtype, rtol, kernels):
+    cls, kw = case
+    ref_params = make_params(dtype)
+    ref = run(cls, kw, ref_params, **IMPLS["loop"])
+    for impl in ("foreach", "fused"):
+        params = make_params(dtype)
+        opt = run(cls, kw, params, **IMPLS[impl])
+        assert_opts_close(opt, ref, params, ref_params, rtol)
+
+
+@pytest.mark.parametrize("case", [CASES[8], CASES[13], CASES[27]], ids=lambda c: c[0].__name__)
+def test_parallel_split_equals_loop(case, kernels):
+    """Two threads split the concatenated element range in the middle of a tensor."""
+    torch.set_num_threads(2)
+    cls, kw = case
+    shapes = SHAPES + [BIG]
+    ref_params = make_params(torch.float32, shapes=shapes)
+    ref = run(cls, kw, ref_params, steps=10, **IMPLS["loop"])
+    params = make_params(torch.float32, shapes=shapes)
+    opt = run(cls, kw, params, steps=10, **IMPLS["fused"])
+    assert_opts_close(opt, ref, params, ref_params, 1e-5)
+
+
+def test_steps_counted_once(kernels):
+    params = make_params(torch.float32)
+    opt = run(AGD, dict(lr=1e-2), params, steps=7, fused=True)
+    assert all(float(opt.state[p]["step"]) == 7.0 for p in params)
+
+
+@pytest.mark.parametrize("cls,kw", [(AGD, dict(lr=1e-2, amsgrad=True, weight_decay=0.1)), (Adam, dict(lr=1e-2, weight_decay=0.1))])
+def test_two_groups_mixed_dtypes_and_params_without_grad(cls, kw, kernels):
+    """Two groups with different hyperparameters, float32/float64 mixed within each group,
+    and a parameter without gradient in each (it must stay untouched and stateless)."""
+    def build(impl):
+        g = torch.Generator().manual_seed(5)
+        a = [torch.randn(s, generator=g, dtype=torch.float64).to(dt).requires_grad_() for s, dt in
+             [((40, 3), torch.float32), ((9,), torch.float64), ((4,), torch.float32)]]  # fmt: skip
+        b = [torch.randn(s, generator=g, dtype=torch.float64).to(dt).requires_grad_() for s, dt in
+             [((6, 6), torch.float64), ((50,), torch.float32), ((3,), torch.float64)]]  # fmt: skip
+        other = dict(lr=3e-3, betas=(0.8, 0.99), weight_decay=0.0 if cls is AGD else 0.2)
+        opt = cls([{"params": a}, {"params": b, **other}], **kw, **IMPLS[impl])
+        return opt, a, b
+
+    def steps(opt, a, b):
+        for k in range(STEPS):
+            g = torch.Generator().manual_seed(1000 + k)
+            for p in a[:2] + b[:2]:  # the last param of each group never gets a gradient
+                p.grad = torch.randn(p.shape, generator=g, dtype=torch.float64).to(p.dtype)
+            opt.step()
+
+    ref, ra, rb = build("loop")
+    before = [ra[2].detach().clone(), rb[2].detach().clone()]
+    steps(ref, ra, rb)
+    assert torch.equal(ra[2], before[0]) and torch.equal(rb[2], before[1])
+    for impl in ("foreach", "fused"):
+        opt, a, b = build(impl)
+        steps(opt, a, b)
+        for p, q in zip(a + b, ra + rb):
+            assert_close_scaled(p.detach(), q.detach(), 1e-5 if p.dtype == torch.float32 else 1e-10)
+            assert (len(opt.state[p]) == 0) == (len(ref.state[q]) == 0)
+
+
+@pytest.mark.parametrize("cls,kw", [(AGD, dict(lr=1e-2, amsgrad=True)), (AGD, dict(lr=1e-2, win=True, weight_decay=0.1)),
+                                    (Adam, dict(lr=1e-2)), (RMSProp, dict(lr=1e-3, centered=True))])  # fmt: skip
+def test_bfloat16_close_to_loop(cls, kw, kernels):
+    """bfloat16 storage, float32 math in both paths. Tolerance: each store rounds to 8
+    significant bits (relative error <= 2^-9); a float32 difference of one ulp between the
+    kernel's and the loop's arithmetic (e.g. an FMA) flips a rounding by one bf16 ulp
+    (2^-8 relative) now and then, and the states then evolve from different roundings. So
+    most elements must be equal and all within 8 bf16 ulps of the tensor's scale."""
+    ref_params = make_params(torch.bfloat16)
+    ref = run(cls, kw, ref_params, **IMPLS["loop"])
+    for impl in ("foreach", "fused"):
+        params = make_params(torch.bfloat16)
+        opt = run(cls, kw, params, **IMPLS[impl])
+        equal = total = 0
+        for p, q in zip(params, ref_params):
+            assert p.dtype == torch.bfloat16 and opt.state[p]["exp_avg" if "exp_avg" in opt.state[p] else "square_avg"].dtype == torch.bfloat16
+            assert_close_scaled(p.detach(), q.detach(), 8 * 2.0**-8, f"{impl}")
+            equal += int((p == q).sum())
+            total += p.numel()
+        assert equal >= 0.9 * total, f"{impl}: only {equal}/{total} elements equal to the loop's"
+
+
+@pytest.mark.parametrize("src,dst", [("fused", "loop"), ("loop", "fused"), ("foreach", "fused")])
+def test_state_dict_exchanged_between_paths(src, dst, kernels):
+    cls, kw = AGD, dict(lr=1e-2, amsgrad=True, weight_decay=0.1)
+    straight_params = make_params(torch.float64)
+    straight = run(cls, kw, straight_params, **IMPLS[dst])
+    first = make_params(torch.float64)
+    opt = run(cls, kw, first, steps=STEPS // 2, **IMPLS[src])
+    saved = copy.deepcopy(opt.state_dict())
+    second = [p.detach().clone().requires_grad_() for p in first]
+    opt2 = cls(second, **kw, **IMPLS[dst])
+    opt2.load_state_dict(saved)
+    run(cls, kw, second, steps=STEPS - STEPS // 2, start=STEPS // 2, opt=opt2)
+    assert_opts_close(opt2, straight, second, straight_params, 1e-10)
+
+
+def test_tensors_the_kernel_does_not_take_use_the_loop(kernels):
+    """float16 parameters and a gradient whose layout differs from its parameter's go through
+    the reference loop inside a fused step: the result is the loop's, bit for bit."""
+    def build():
+        g = torch.Generator().manual_seed(3)
+        half = torch.randn(10, generator=g).half().requires_grad_()
+        transposed = torch.randn(6, 4, generator=g).t().requires_grad_()  # non-contiguous param
+        plain = torch.randn(5, generator=g).requires_grad_()
+        return [half, transposed, plain]
+
+    outs = {}
+    for impl in ("loop", "fused"):
+        ps = build()
+        opt = AGD(ps, lr=1e-2, **IMPLS[impl])
+        for k in range(5):
+            g = torch.Generator().manual_seed(k)
+            ps[0].grad = torch.randn(10, generator=g).half()
+            ps[1].grad = torch.randn(4, 6, generator=g)  # contiguous: layout differs from the param's
+            ps[2].grad = torch.randn(5, generator=g)
+            opt.step()
+        outs[impl] = (ps, opt)
+    (lp, lo), (fp, fo) = outs["loop"], outs["fused"]
+    assert torch.equal(fp[0], lp[0]) and torch.equal(fp[1], lp[1])
+    assert_close_scaled(fp[2].detach(), lp[2].detach(), 1e-5)
+    assert all(float(fo.state[p]["step"]) == 5.0 for p in fp)
+
+
+def test_coefficient_helpers_match_the_loop_expressions():
+    for step in (1, 2, 17):
+        bc1, bc2 = adam_coefficients(step, lr=0.1, beta1=0.9, beta2=0.999)
+        assert (bc1, bc2) == (1.0 - 0.9**step, 1.0 - 0.999**step)
+        assert adagrad_lr(step, lr=0.1, lr_decay=0.01) == 0.1 / (1.0 + (step - 1) * 0.01)
+        size, lower, upper = adabound_coefficients(step, lr=0.1, base_lr=0.2, final_lr=0.1, gamma=1e-3, beta1=0.9, beta2=0.999)
+        assert lower < 0.05 < upper and size > 0
+
+
+# ---- the non-finite check -----------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])
+def test_all_finite_matches_isfinite(dtype, kernels):
+    g = torch.Generator().manual_seed(0)
+    big = torch.randn(70000, generator=g).to(dtype)
+    ts = [torch.randn(3, generator=g).to(dtype), big, torch.randn(8, 9, generator=g).to(dtype).t()]
+    assert all_finite(ts)
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        for which, index in [(0, (0,)), (1, (69999,)), (1, (40000,)), (2, (8, 1))]:
+            ts2 = [t.clone() for t in ts]
+            ts2[2] = ts2[2].t().contiguous().t() if which != 2 else ts[2].clone()
+            ts2[which][index] = bad
+            assert not all_finite(ts2), (bad, which, index)
+    # the largest finite value and subnormals are finite
+    edge = torch.tensor([torch.finfo(dtype).max, -torch.finfo(dtype).max, torch.finfo(dtype).tiny / 2, 0.0], dtype=dtype)
+    assert all_finite([edge])
+
+
+def test_nan_policy_raise_changes_nothing_with_fused(kernels):
+    params = make_params(torch.float32)
+    opt = run(AGD, dict(lr=1e-2), params, steps=3, fused=True)
+    before = [p.detach().clone() for p in params]
+    state = copy.deepcopy(opt.state_dict())
+    params[4].grad[13, 7] = float("nan")
+    with pytest.raises(NonFiniteGradientError):
+        opt.step()
+    assert all(torch.equal(p, b) for p, b in zip(params, before))
+    assert float(opt.state_dict()["state"][0]["step"]) == float(state["state"][0]["step"]) == 3.0
+
+
+# ---- choice of the default path -----------------------------------------------------------
+def test_default_impl(kernels, monkeypatch):
+    monkeypatch.delenv(_dispatch.DEFAULT_ENV, raising=False)
+    f32 = [torch.zeros(3)]
+    assert _dispatch.default_impl(None, f32) == "fused"
+    assert _dispatch.default_impl(None, [torch.zeros(3, dtype=torch.bfloat16), torch.zeros(2, dtype=torch.float64)]) == "fused"
+    assert _dispatch.default_impl(None, [torch.zeros(3, dtype=torch.float16)]) == "loop"
+    assert _dispatch.resolve_impl(None, {"fused": False, "foreach": False}, f32) == "loop"
+    assert _dispatch.resolve_impl(None, {"fused": None, "foreach": True}, f32) == "foreach"
+    monkeypatch.setenv(_dispatch.DEFAULT_ENV, "loop")
+    assert _dispatch.default_impl(None, f32) == "loop"
+    monkeypatch.setenv(_dispatch.DEFAULT_ENV, "fast")
+    with pytest.raises(ValueError, match="PRECOND_DEFAULT_IMPL"):
+        _dispatch.default_impl(None, f32)
+
+
+# ---- fallback when the extension cannot be built: exactly one warning ----------------------
+FALLBACK_SCRIPT = textwrap.dedent(
+    """
+    import warnings, torch
+    from precond.optim import AGD
+    from precond.optim import _dispatch
+    from precond.optim.kernels import KernelsUnavailableWarning
+
+    def run(**impl):
+        g = torch.Generator().manual_seed(0)
+        ps = [torch.randn(5, 3, generator=g).requires_grad_(), torch.randn(4, generator=g).requires_grad_()]
+        opt = AGD(ps, lr=1e-2, amsgrad=True, **impl)
+        for k in range(4):
+            for p in ps:
+                p.grad = torch.randn(p.shape, generator=g)
+            opt.step()
+        return ps
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fused = run(fused=True)
+        default = run()
+        choice = _dispatch.default_impl(None, fused)
+    loop = run(fused=False, foreach=False)
+    ours = [w for w in caught if issubclass(w.category, KernelsUnavailableWarning)]
+    print("WARNINGS", len(ours), "OTHER", len(caught) - len(ours))
+    print("EQUAL", all(torch.equal(a, b) for a, b in zip(fused + default, loop + loop)))
+    print("DEFAULT", choice)
+    print("MESSAGE", str(ours[0].message) if ours else "")
+    """
+)
+
+
+@pytest.mark.parametrize("how", ["env", "bad-compiler"])
+def test_fallback_with_exactly_one_warning(how, tmp_path):
+    env = dict(os.environ)
+    env.pop(_dispatch.DEFAULT_ENV, None)
+    if how == "env":
+        env["PRECOND_DISABLE_EXTENSIONS"] = "1"
+    else:  # a fresh cache, so that a build is attempted, with a compiler that does not exist
+        env.pop("PRECOND_DISABLE_EXTENSIONS", None)
+        env["TORCH_EXTENSIONS_DIR"] = str(tmp_path / "ext")
+        env["CXX"] = str(tmp_path / "no-such-compiler")
+    out = subprocess.run([sys.executable, "-c", FALLBACK_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = dict(line.split(" ", 1) for line in out.stdout.strip().splitlines())
+    assert lines["WARNINGS"] == "1 OTHER 0", out.stdout
+    assert lines["EQUAL"] == "True"
+    assert lines["DEFAULT"] == "loop"
+    assert ("PRECOND_DISABLE_EXTENSIONS" in lines["MESSAGE"]) == (how == "env")
