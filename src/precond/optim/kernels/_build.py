@@ -7,7 +7,8 @@ afterwards (a no-op ``ninja`` run, well under a second). Nothing is compiled at
 
 * cache: ``$TORCH_EXTENSIONS_DIR/precond/<tag>`` if that variable is set, else
   ``~/.cache/precond/<tag>`` (``$XDG_CACHE_HOME`` honoured); ``<tag>`` names the Python and
-  torch versions, so a torch upgrade builds afresh instead of loading a stale binary.
+  torch versions and hashes torch's install path, so a torch upgrade builds afresh instead of
+  loading a stale binary and two environments never rebuild over each other.
 * flags: ``-O3 -fno-math-errno -fopenmp`` (sqrt vectorises only without errno), plus
   ``-mavx2 -mfma`` when torch reports the running CPU as AVX2- or AVX-512-capable; the build is
   for the machine that runs it, and the module name carries the ISA so a cache shared by
@@ -22,6 +23,7 @@ If the build fails (no compiler, no ninja, a broken toolchain) or the kernels ar
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import threading
@@ -56,7 +58,10 @@ def _isa() -> str:
 
 def cache_dir() -> Path:
     """Where the compiled extension lives (see the module docstring)."""
-    tag = f"py{sys.version_info.major}{sys.version_info.minor}-torch{torch.__version__.replace('+', '_')}"
+    # the torch installation's path too: two environments with the same versions would
+    # otherwise rebuild in turn (the compiler's include paths differ)
+    where = hashlib.sha1(os.path.dirname(os.path.abspath(torch.__file__)).encode()).hexdigest()[:8]
+    tag = f"py{sys.version_info.major}{sys.version_info.minor}-torch{torch.__version__.replace('+', '_')}-{where}"
     base = os.environ.get("TORCH_EXTENSIONS_DIR")
     if base:
         return Path(base) / "precond" / tag
