@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import precond.optim as po
-from conftest import nonconvex_grad, run_precond
+from optim_testlib import nonconvex_grad, run_precond
 from reference_numpy import AdaBoundRef, AdaGradNormRef, AdamNotesRef, AGDRef, EMAMomentumRef
 
 STEPS = 200

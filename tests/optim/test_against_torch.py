@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import precond.optim as po
-from conftest import mlp, mlp_data
+from optim_testlib import mlp, mlp_data
 
 # (precond class, torch class, kwargs for group 0, kwargs for group 1)
 CASES = [

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import precond.optim as po
-from conftest import mlp, mlp_data
+from optim_testlib import mlp, mlp_data
 
 ALL = {
     "AGD": lambda ps: po.AGD(ps, lr=1e-3),

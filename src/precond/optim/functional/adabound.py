@@ -29,7 +29,7 @@ def adabound_coefficients(
 ) -> tuple[float, float, float]:
     """Per-step scalars of :func:`adabound`, in double: ``(step_size, lower, upper)``.
 
-    The same expressions as the loop's, for the fast paths.
+    Used by the loop and the fast paths alike.
     """
     scaled_final = final_lr * lr / base_lr
     step_size = lr * math.sqrt(1.0 - beta2**step) / (1.0 - beta1**step)
@@ -64,7 +64,6 @@ def adabound(
             base_lr=base_lr, final_lr=final_lr, gamma=gamma, beta1=beta1, beta2=beta2,
             eps=eps, weight_decay=weight_decay, amsbound=amsbound, maximize=maximize,
         )  # fmt: skip
-    scaled_final = final_lr * lr / base_lr
     for i, step in enumerate(step_all(state_steps)):
         vmax = max_exp_avg_sqs[i] if amsbound else None
         with working_precision(params[i], grads[i], exp_avgs[i], exp_avg_sqs[i], vmax) as (p, g, m, v, vm):
@@ -77,9 +76,9 @@ def adabound(
                 torch.maximum(vm, v, out=vm)
                 v = vm
             denom = v.sqrt().add_(eps)
-            step_size = lr * math.sqrt(1.0 - beta2**step) / (1.0 - beta1**step)
-            lower = scaled_final * (1.0 - 1.0 / (gamma * step + 1.0))
-            upper = scaled_final * (1.0 + 1.0 / (gamma * step))
+            step_size, lower, upper = adabound_coefficients(
+                step, lr=lr, base_lr=base_lr, final_lr=final_lr, gamma=gamma, beta1=beta1, beta2=beta2
+            )
             if isinstance(step_size, torch.Tensor):  # per-row lr (vectorized sweeps)
                 rate = (step_size / denom).clamp_(min=lower).clamp_(max=upper)
             else:

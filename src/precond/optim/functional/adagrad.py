@@ -16,7 +16,7 @@ from ._common import addcdiv_scaled_, fast_impl, signed_grad, step_all, working_
 
 
 def adagrad_lr(step: int, *, lr: float, lr_decay: float) -> float:
-    """The step size of step ``step``, ``lr / (1 + (t-1) lr_decay)`` (the loop's expression, for the fast paths)."""
+    """The step size of step ``step``, ``lr / (1 + (t-1) lr_decay)`` (used by the loop and the fast paths)."""
     return lr / (1.0 + (step - 1) * lr_decay)
 
 
@@ -44,7 +44,7 @@ def adagrad(
             g = signed_grad(g, maximize)
             if weight_decay != 0.0:
                 g = g.add(p, alpha=weight_decay)
-            clr = lr / (1.0 + (step - 1) * lr_decay)
+            clr = adagrad_lr(step, lr=lr, lr_decay=lr_decay)
             s.addcmul_(g, g, value=1.0)
             std = (s + eps).sqrt_() if eps_inside_sqrt else s.sqrt().add_(eps)
             addcdiv_scaled_(p, g, std, -clr)

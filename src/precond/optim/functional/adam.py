@@ -30,7 +30,7 @@ from ._common import addcdiv_scaled_, fast_impl, signed_grad, step_all, working_
 def adam_coefficients(step: int, *, lr: float, beta1: float, beta2: float) -> tuple[float, float]:
     """Per-step scalars of :func:`adam`, in double: ``(bc1, bc2)`` with ``bc_i = 1 - beta_i^t``.
 
-    The loop computes the same expressions inline; the fast paths take them from here.
+    Used by the loop and the fast paths alike.
     """
     return 1.0 - beta1**step, 1.0 - beta2**step
 
@@ -73,8 +73,7 @@ def adam(
                     g = g.add(p, alpha=weight_decay)
             m.lerp_(g, 1.0 - beta1)
             v.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
-            bc1 = 1.0 - beta1**step
-            bc2 = 1.0 - beta2**step
+            bc1, bc2 = adam_coefficients(step, lr=lr, beta1=beta1, beta2=beta2)
             if vm is not None:
                 torch.maximum(vm, v, out=vm)
                 v = vm
