@@ -139,3 +139,17 @@ def run_foreach(
         rule(*lists, state_steps, **hp, impl="loop")
     else:
         foreach_step(lists, state_steps, body)
+
+
+def foreach_prelude(
+    p: list[torch.Tensor], g: list[torch.Tensor], *, maximize: bool, l2: float = 0.0, decay: float = 1.0
+) -> list[torch.Tensor]:
+    """The start of every foreach body: ``-g`` under ``maximize``, L2 decay ``g + l2 * p`` (new
+    lists: ``p.grad`` is never modified) and decoupled decay ``p *= decay`` in place."""
+    if maximize:
+        g = torch._foreach_neg(g)
+    if l2 != 0.0:
+        g = torch._foreach_add(g, p, alpha=l2)
+    if decay != 1.0:
+        torch._foreach_mul_(p, decay)
+    return g

@@ -10,7 +10,7 @@ import torch
 
 from ..functional._common import register
 from ..functional.adabound import adabound, adabound_coefficients
-from ._host import fused_step, run_foreach
+from ._host import foreach_prelude, fused_step, run_foreach
 
 
 @register("adabound", "fused")
@@ -39,10 +39,7 @@ def adabound_foreach(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, stat
 
     def body(lists, step: int) -> None:
         p, g, m, v, vm = lists
-        if maximize:
-            g = torch._foreach_neg(g)
-        if weight_decay != 0.0:
-            g = torch._foreach_add(g, p, alpha=weight_decay)
+        g = foreach_prelude(p, g, maximize=maximize, l2=weight_decay)
         torch._foreach_mul_(m, beta1)
         torch._foreach_add_(m, g, alpha=1.0 - beta1)
         torch._foreach_mul_(v, beta2)

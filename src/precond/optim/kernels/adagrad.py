@@ -9,7 +9,7 @@ import torch
 
 from ..functional._common import register
 from ..functional.adagrad import adagrad, adagrad_lr
-from ._host import fused_step, run_foreach
+from ._host import foreach_prelude, fused_step, run_foreach
 
 
 @register("adagrad", "fused")
@@ -35,10 +35,7 @@ def adagrad_foreach(params, grads, state_sums, state_steps, *, lr, lr_decay, wei
 
     def body(lists, step: int) -> None:
         p, g, s = lists
-        if maximize:
-            g = torch._foreach_neg(g)
-        if weight_decay != 0.0:
-            g = torch._foreach_add(g, p, alpha=weight_decay)
+        g = foreach_prelude(p, g, maximize=maximize, l2=weight_decay)
         clr = adagrad_lr(step, lr=lr, lr_decay=lr_decay)
         torch._foreach_addcmul_(s, g, g, value=1.0)
         if eps_inside_sqrt:

@@ -13,7 +13,7 @@ import torch
 
 from ..functional._common import register
 from ..functional.adam import adam, adam_coefficients
-from ._host import fused_step, run_foreach
+from ._host import foreach_prelude, fused_step, run_foreach
 
 
 @register("adam", "fused")
@@ -45,13 +45,9 @@ def adam_foreach(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_st
     def body(lists, step: int) -> None:
         p, g, m, v, vm = lists
         bc1, bc2 = adam_coefficients(step, lr=lr, beta1=beta1, beta2=beta2)
-        if maximize:
-            g = torch._foreach_neg(g)
-        if weight_decay != 0.0:
-            if decoupled_weight_decay:
-                torch._foreach_mul_(p, 1.0 - lr * weight_decay)
-            else:
-                g = torch._foreach_add(g, p, alpha=weight_decay)
+        decoupled = weight_decay != 0.0 and decoupled_weight_decay
+        g = foreach_prelude(p, g, maximize=maximize, l2=0.0 if decoupled else weight_decay,
+                            decay=1.0 - lr * weight_decay if decoupled else 1.0)
         torch._foreach_lerp_(m, g, 1.0 - beta1)
         torch._foreach_mul_(v, beta2)
         torch._foreach_addcmul_(v, g, g, value=1.0 - beta2)

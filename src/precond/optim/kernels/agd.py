@@ -12,7 +12,7 @@ import torch
 
 from ..functional._common import register
 from ..functional.agd import agd, agd_coefficients
-from ._host import clip_value, fused_step, run_foreach
+from ._host import foreach_prelude, clip_value, fused_step, run_foreach
 
 
 def _hp(**kw):
@@ -42,12 +42,7 @@ def agd_foreach(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, zs, state
         p, g, m, b, bm, z = lists
         c = agd_coefficients(step, lr=lr, beta1=beta1, beta2=beta2, delta=delta, weight_decay=weight_decay,
                              weight_decouple=weight_decouple, fixed_decay=fixed_decay, win=win)  # fmt: skip
-        if maximize:
-            g = torch._foreach_neg(g)
-        if c.l2 != 0.0:
-            g = torch._foreach_add(g, p, alpha=c.l2)
-        if c.decay != 1.0:
-            torch._foreach_mul_(p, c.decay)
+        g = foreach_prelude(p, g, maximize=maximize, l2=c.l2, decay=c.decay)
         s = torch._foreach_mul(g, c.c_g)
         if c.c_m != 0.0:
             torch._foreach_add_(s, m, alpha=c.c_m)

@@ -6,7 +6,7 @@ import torch
 
 from ..functional._common import register
 from ..functional.rmsprop import rmsprop
-from ._host import fused_step, run_foreach
+from ._host import foreach_prelude, fused_step, run_foreach
 
 
 @register("rmsprop", "fused")
@@ -32,10 +32,7 @@ def rmsprop_foreach(params, grads, square_avgs, grad_avgs, momentum_buffers, sta
 
     def body(lists, step: int) -> None:
         p, g, s, a, u = lists
-        if maximize:
-            g = torch._foreach_neg(g)
-        if weight_decay != 0.0:
-            g = torch._foreach_add(g, p, alpha=weight_decay)
+        g = foreach_prelude(p, g, maximize=maximize, l2=weight_decay)
         torch._foreach_mul_(s, alpha)
         torch._foreach_addcmul_(s, g, g, value=1.0 - alpha)
         if centered:

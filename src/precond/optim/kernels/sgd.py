@@ -9,7 +9,7 @@ import torch
 
 from ..functional._common import register
 from ..functional.sgd import sgd
-from ._host import fused_step, run_foreach
+from ._host import foreach_prelude, fused_step, run_foreach
 
 _STYLE = {"heavy_ball": 0, "ema": 1}
 
@@ -40,13 +40,9 @@ def sgd_foreach(params, grads, momentum_buffers, state_steps, *, lr, momentum, d
 
     def body(lists, step: int) -> None:
         p, g, v = lists
-        if maximize:
-            g = torch._foreach_neg(g)
-        if weight_decay != 0.0:
-            if decoupled_weight_decay:
-                torch._foreach_mul_(p, 1.0 - lr * weight_decay)
-            else:
-                g = torch._foreach_add(g, p, alpha=weight_decay)
+        decoupled = weight_decay != 0.0 and decoupled_weight_decay
+        g = foreach_prelude(p, g, maximize=maximize, l2=0.0 if decoupled else weight_decay,
+                            decay=1.0 - lr * weight_decay if decoupled else 1.0)
         if momentum != 0.0:
             if momentum_style == "ema":
                 torch._foreach_mul_(v, momentum)
