@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._common import minibatches, torch_seeded
+from ._common import tensor_batches, torch_seeded
 from .base import Batch, Problem
 
 
@@ -49,12 +49,7 @@ class ArrayProblem(Problem):
 
     def batches(self, seed: int) -> Iterator[Batch]:
         X, y = self.data["train"]
-        for t, idx in minibatches(len(X), self.batch_size, seed):
-            if idx is None:
-                yield Batch(X, y, t)
-            else:
-                i = torch.as_tensor(idx)
-                yield Batch(X[i], y[i], t)
+        return tensor_batches(X, y, self.batch_size, seed)
 
     def forward(self, model: nn.Module, batch: Batch):
         out = model(batch.inputs)

@@ -152,6 +152,16 @@ def minibatches(n: int, batch_size: int | None, seed: int) -> Iterator[tuple[int
             yield t, perm[i:i + batch_size]
 
 
+def tensor_batches(X: torch.Tensor, y: torch.Tensor, batch_size: int | None, seed: int) -> Iterator[Batch]:
+    """Endless :class:`Batch` es of rows of ``(X, y)`` in the order of :func:`minibatches`."""
+    for t, idx in minibatches(len(X), batch_size, seed):
+        if idx is None:
+            yield Batch(X, y, t)
+        else:
+            i = torch.as_tensor(idx)
+            yield Batch(X[i], y[i], t)
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._common import as_dtype, minibatches
+from ._common import as_dtype, tensor_batches
 from .base import Batch, Problem
 from .registry import register
 
@@ -114,12 +114,7 @@ class Wilson(Problem):
 
     def batches(self, seed: int) -> Iterator[Batch]:
         X, y = self._t["X_train"], self._t["y_train"]
-        for t, idx in minibatches(self.n_train, self.batch_size, seed):
-            if idx is None:
-                yield Batch(X, y, t)
-            else:
-                i = torch.as_tensor(idx)
-                yield Batch(X[i], y[i], t)
+        return tensor_batches(X, y, self.batch_size, seed)
 
     def forward(self, model: nn.Module, batch: Batch):
         return model(batch.inputs), batch.targets
