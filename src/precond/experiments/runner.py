@@ -100,7 +100,6 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
 
     status, diverged_step = "done", None
     last_loss = math.nan
-    diag_values: dict[str, Any] = {}
     for t in range(1, cfg.steps + 1):
         batch = next(batches)
         if getattr(batch, "t", 0) == 0:
@@ -133,7 +132,6 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
         if diags:
             ctx.step = t
             for k, v in run_after(diags, ctx).items():
-                diag_values[k] = v
                 history.setdefault(f"diag.{k}", []).append(v)
                 history.setdefault(f"diag.{k}.step", []).append(t)
         last_loss = lv
