@@ -11,11 +11,14 @@ TORCH  ?= torch==2.13.0
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
 	$(PY) -m pip install -q -e ".[test]"
+	# test-only: the AGD authors' package; its agd.py needs only torch, the rest of its
+	# dependencies (transformers, dlrover, ...) are left out on purpose
+	$(PY) -m pip install -q --no-deps "atorch==0.2.5"
 	touch $@
 
 demo: install

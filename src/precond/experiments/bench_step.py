@@ -3,7 +3,10 @@
 For each optimizer and path (loop / foreach / fused) and torch.optim.Adam's own paths,
 measured in one process: median ms per step, effective GB/s (the minimal traffic of the
 rule: 7 floats per parameter for Adam and AGD, 9 with amsgrad, divided by the time), the
-ratio to torch.optim.Adam(fused=True), the peak memory of a step (peak RSS of a forked child
+ratio to torch.optim.Adam(fused=True), the ratio to torch's fused optimizer of the same
+rule where torch has one ("x torch same rule": AMSGrad against torch's fused AMSGrad, which
+moves 9 floats per parameter to Adam's 7; SGD, AdaGrad, AdamW likewise; AGD against Adam,
+AGD with amsgrad against AMSGrad), the peak memory of a step (peak RSS of a forked child
 above its parameters and gradients, i.e. optimizer state plus temporaries; CUDA: peak
 allocated), and the first step (state creation, and the kernels' build or load).
 
@@ -44,6 +47,12 @@ PRESETS: dict[str, list[tuple[int, ...]]] = {
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
 
 
+def _fed(opt: Any) -> Any:
+    """A curvature optimizer with one curvature estimate received (a positive diagonal)."""
+    opt.update_curvature([torch.full_like(p, 0.5) for g in opt.param_groups for p in g["params"]])
+    return opt
+
+
 # optimizer name -> (constructor over params, floats moved per parameter by its rule)
 def _optimizers() -> dict[str, tuple[Callable[..., torch.optim.Optimizer], int]]:
     from precond import optim as po
@@ -58,21 +67,44 @@ def _optimizers() -> dict[str, tuple[Callable[..., torch.optim.Optimizer], int]]
         "adagrad": (lambda ps, **kw: po.AdaGrad(ps, lr=1e-4, **kw), 5),
         "rmsprop": (lambda ps, **kw: po.RMSProp(ps, lr=1e-4, **kw), 5),
         "adabound": (lambda ps, **kw: po.AdaBound(ps, lr=1e-4, **kw), 7),
+        # p, g, m, h read; p, m written
+        "sophia": (lambda ps, **kw: _fed(po.Sophia(ps, lr=1e-4, **kw)), 6),
+        # p, g, h read; p written (no momentum)
+        "gauss_newton": (lambda ps, **kw: _fed(po.GaussNewtonDiag(ps, lr=1e-4, damping=1e-3, **kw)), 4),
+        # g read twice (the norm, then the step), p read and written
+        "adagrad_norm": (lambda ps, **kw: po.AdaGradNorm(ps, lr=1e-4, **kw), 4),
     }
 
 
-def _torch_adams() -> dict[str, tuple[Callable[..., torch.optim.Optimizer], int]]:
+def _torch_optimizers() -> dict[str, tuple[Callable[..., torch.optim.Optimizer], int]]:
     return {
         "torch.Adam fused": (lambda ps: torch.optim.Adam(ps, lr=1e-4, fused=True), 7),
         "torch.Adam foreach": (lambda ps: torch.optim.Adam(ps, lr=1e-4, foreach=True), 7),
         "torch.Adam loop": (lambda ps: torch.optim.Adam(ps, lr=1e-4, foreach=False), 7),
         "torch.AdamW fused": (lambda ps: torch.optim.AdamW(ps, lr=1e-4, fused=True), 7),
         "torch.Adam amsgrad fused": (lambda ps: torch.optim.Adam(ps, lr=1e-4, amsgrad=True, fused=True), 9),
+        "torch.SGD fused": (lambda ps: torch.optim.SGD(ps, lr=1e-4, momentum=0.9, fused=True), 5),
+        "torch.Adagrad fused": (lambda ps: torch.optim.Adagrad(ps, lr=1e-4, fused=True), 5),
     }
 
 
+#: torch's fused optimizer with the same rule (and traffic) as a precond one: the column
+#: "x torch same rule". AGD's is Adam (what AGD replaces; same traffic), amsgrad or not.
+TORCH_COUNTERPART = {
+    "agd": "torch.Adam fused",
+    "agd+check": "torch.Adam fused",
+    "agd_amsgrad": "torch.Adam amsgrad fused",
+    "adam": "torch.Adam fused",
+    "adamw": "torch.AdamW fused",
+    "amsgrad": "torch.Adam amsgrad fused",
+    "sgd": "torch.SGD fused",
+    "adagrad": "torch.Adagrad fused",
+}
+TORCH_PATH_ROWS = ("torch.Adam foreach", "torch.Adam loop")
+
+
 PATHS = {"loop": dict(foreach=False, fused=False), "foreach": dict(foreach=True), "fused": dict(fused=True)}
-DEFAULT_OPTIMIZERS = "agd,agd_amsgrad,adam,adamw,amsgrad,sgd,adagrad,rmsprop,adabound"
+DEFAULT_OPTIMIZERS = "agd,agd_amsgrad,adam,adamw,amsgrad,sgd,adagrad,rmsprop,adabound,sophia,gauss_newton,adagrad_norm"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,7 +116,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--paths", default="loop,foreach,fused", help="comma-separated subset of loop,foreach,fused")
     parser.add_argument("--steps", type=int, default=15, help="timed steps per configuration (after 2 warm-up steps)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurements")
-    parser.add_argument("--no-torch-paths", action="store_true", help="time only torch's fused Adam among torch's optimizers")
+    parser.add_argument("--no-torch-paths", action="store_true", help="skip torch's foreach and loop Adam rows (its fused optimizers are always timed)")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
 
 
@@ -186,7 +218,7 @@ def peak_step_memory(shapes, dtype, device, name, path) -> float | str:
 
 def _factory(name: str, path: str | None) -> Callable[[list[torch.Tensor]], torch.optim.Optimizer]:
     if name.startswith("torch."):
-        return _torch_adams()[name][0]
+        return _torch_optimizers()[name][0]
     base = name.removesuffix("+check")
     make, _ = _optimizers()[base]
     policy = "raise" if name.endswith("+check") else "propagate"
@@ -210,9 +242,12 @@ def main(args: argparse.Namespace) -> int:
 
     # configurations: (name, path, floats per parameter)
     configs: list[tuple[str, str | None, int]] = []
-    torch_names = ["torch.Adam fused"] if args.no_torch_paths else list(_torch_adams())
-    for tn in torch_names:
-        configs.append((tn, None, _torch_adams()[tn][1]))
+    wanted = {"torch.Adam fused"} | {TORCH_COUNTERPART[n] for n in names if n in TORCH_COUNTERPART}
+    if not args.no_torch_paths:
+        wanted |= set(TORCH_PATH_ROWS)
+    for tn, (_, floats) in _torch_optimizers().items():
+        if tn in wanted:
+            configs.append((tn, None, floats))
     for n in names:
         for p in paths:
             configs.append((n, p, table[n][1]))
@@ -275,6 +310,13 @@ def main(args: argparse.Namespace) -> int:
         })  # fmt: skip
         _log(f"    {med * 1e3:.1f} ms (x{med / bmed:.2f} torch fused Adam)")
 
+    # ratio to torch's fused optimizer of the same rule, through their two same-process ratios
+    torch_ratio = {r["optimizer"]: r["ratio_to_torch_fused_adam"] for r in results if "error" not in r and not r["path"]}
+    for r in results:
+        twin = TORCH_COUNTERPART.get(r["optimizer"])
+        if "error" not in r and twin in torch_ratio:
+            r["torch_same_rule"] = twin
+            r["ratio_to_torch_same_rule"] = r["ratio_to_torch_fused_adam"] / torch_ratio[twin]
     base_mem = memory.get(("torch.Adam fused", None))
     for r in results:
         if r.get("peak_step_mb") is not None and isinstance(base_mem, (int, float)) and base_mem > 0:
@@ -292,20 +334,23 @@ def format_table(header: dict[str, Any], results: list[dict[str, Any]], load_s: 
         f"{header['device']}, {header['threads']} threads, torch {header['torch']}, median of {header['steps']} steps; "
         f"kernels {'loaded' if kernels else 'unavailable'} in {load_s:.1f} s",
         "",
-        "| optimizer | path | nan_policy | ms/step | x torch fused Adam | GB/s | peak step MB (x torch) | first step ms |",
-        "|---|---|---|---:|---:|---:|---:|---:|",
+        "| optimizer | path | nan_policy | ms/step | x torch fused Adam | x torch same rule | GB/s | peak step MB (x torch) | first step ms |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         if "error" in r:
-            lines.append(f"| {r['optimizer']} | {r['path'] or ''} | | failed: {r['error']} | | | | |")
+            lines.append(f"| {r['optimizer']} | {r['path'] or ''} | | failed: {r['error']} | | | | | |")
             continue
         mem = "-"
         if r.get("peak_step_mb") is not None:
             mem = f"{r['peak_step_mb']:.0f}"
             if "peak_step_vs_torch" in r:
                 mem += f" ({r['peak_step_vs_torch']:.2f})"
+        same = "-"
+        if "ratio_to_torch_same_rule" in r:
+            same = f"{r['ratio_to_torch_same_rule']:.2f} ({r['torch_same_rule'].removeprefix('torch.').removesuffix(' fused')})"
         lines.append(
             f"| {r['optimizer']} | {r['path']} | {r['nan_policy']} | {r['median_ms']:.1f} | "
-            f"{r['ratio_to_torch_fused_adam']:.2f} | {r['gb_per_s']:.1f} | {mem} | {r['first_step_ms']:.0f} |"
+            f"{r['ratio_to_torch_fused_adam']:.2f} | {same} | {r['gb_per_s']:.1f} | {mem} | {r['first_step_ms']:.0f} |"
         )
     return "\n".join(lines)
