@@ -52,6 +52,24 @@ name = "SGD"
 [optimizers.hyperparameters]
 lr = [0.001, 0.004, 2.0]
 momentum = [0.9]
+[[optimizers]]
+name = "AdaBound"
+[optimizers.hyperparameters]
+lr = [0.003, 0.03]
+final_lr = [0.05]
+[[optimizers]]
+name = "AdaGrad"
+[optimizers.hyperparameters]
+lr = [0.01, 0.1]
+[[optimizers]]
+name = "RMSProp"
+[optimizers.hyperparameters]
+lr = [0.001, 0.01]
+[[optimizers]]
+name = "AdamW"
+[optimizers.hyperparameters]
+lr = [0.003, 0.03]
+weight_decay = [0.1]
 """
 
 
@@ -70,7 +88,7 @@ def test_vectorized_equals_loop(problem):
     groups = {}
     for c in runs:
         groups.setdefault(group_key(c), []).append(c)
-    assert len(groups) == 1 + 2 + 1  # AGD splits by weight_decay; lr and seed are batched
+    assert len(groups) == 1 + 2 + 1 + 4  # AGD splits by weight_decay; lr and seed are batched
     n_div = 0
     for g in groups.values():
         for c, v in zip(g, run_group(g)):
@@ -119,7 +137,7 @@ def test_plan_batches_vectorizable_only():
     exp = parse_spec(spec("exp_toys:Quad", OPTS))
     tasks = plan(exp.runs(), "auto")
     assert sum(len(t.configs) for t in tasks) == len(exp.runs())
-    assert all(t.vectorized for t in tasks) and len(tasks) == 4
+    assert all(t.vectorized for t in tasks) and len(tasks) == 8
     assert not any(t.vectorized for t in plan(exp.runs(), "never"))
     slow = parse_spec(spec("exp_toys:SlowQuad", OPTS))
     assert not any(t.vectorized for t in plan(slow.runs(), "auto"))

@@ -4,7 +4,8 @@ precond's update rules are elementwise, so ``C`` independent runs of a problem t
 function of one flat vector (``problem.value(x)`` over ``(..., d)``) can be stacked as the
 rows of one ``(C, d)`` parameter: one ``value`` call, one ``backward`` and one optimizer
 step advance all of them. Rows differ in their seed (initial point) and learning rate;
-the rate is passed to the functional rule's loop path as a ``(C, 1)`` tensor (see
+the group's ``lr`` is a ``(C, 1)`` tensor, which the optimizer hands to its functional
+rule's loop path as it is (:func:`precond.optim._base.group_lr`,
 :func:`precond.optim.functional._common.add_scaled_`). Runs whose other
 hyperparameters differ go to different groups.
 
@@ -16,12 +17,10 @@ by ``problem.evaluate`` on a model holding the row.
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import math
-import sys
 import time
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
@@ -48,36 +47,6 @@ def group_key(cfg: RunConfig) -> str:
     hp = {k: v for k, v in cfg.hyperparameters.items() if k != "lr"}
     return canonical_json([cfg.experiment, cfg.problem, cfg.problem_args, cfg.optimizer, cfg.label, hp, cfg.steps,
                            cfg.eval_every, cfg.divergence_bound, cfg.dtype, cfg.trajectory, list(cfg.metrics)])  # fmt: skip
-
-
-@contextlib.contextmanager
-def _tensor_lr(cls: type, lr: torch.Tensor) -> Iterator[None]:
-    """Make ``cls._group_step`` pass the (C, 1) tensor ``lr`` (and ``base_lr``) to its functional rule."""
-    owner = next(k for k in cls.__mro__ if "_group_step" in vars(k))
-    module = sys.modules[owner.__module__]
-    patched = {}
-    for name, fn in list(vars(module).items()):
-        if callable(fn) and getattr(fn, "__module__", "").startswith("precond.optim.functional"):
-            try:
-                params = inspect.signature(fn).parameters
-            except (TypeError, ValueError):
-                continue
-            if "lr" in params:
-                def wrapper(*a: Any, __fn: Any = fn, **kw: Any) -> Any:
-                    kw["lr"] = lr
-                    if "base_lr" in kw:
-                        kw["base_lr"] = lr
-                    return __fn(*a, **kw)
-
-                patched[name] = fn
-                setattr(module, name, wrapper)
-    if not patched:
-        raise RuntimeError(f"{cls.__name__}: found no functional rule to pass a per-row lr to")
-    try:
-        yield
-    finally:
-        for name, fn in patched.items():
-            setattr(module, name, fn)
 
 
 def run_group(cfgs: list[RunConfig]) -> list[dict[str, Any]]:
@@ -109,7 +78,11 @@ def run_group(cfgs: list[RunConfig]) -> list[dict[str, Any]]:
     lrs = [float(c.hyperparameters.get("lr", inspect.signature(cls.__init__).parameters["lr"].default)) for c in cfgs]
     hp["lr"] = lrs[0]
     opt = cls([X], **hp, foreach=False, fused=False) if _accepts_impl(cls) else cls([X], **hp)
+    # one lr per row (precond.optim._base.group_lr): the reference loop broadcasts it
     lr = torch.tensor(lrs, dtype=torch.float64).reshape(C, 1)
+    opt.param_groups[0]["lr"] = lr
+    if "base_lr" in opt.param_groups[0]:  # AdaBound's bounds scale with lr / base_lr
+        opt.param_groups[0]["base_lr"] = lr
     active = torch.ones(C, dtype=torch.bool)
     diverged_step = [None] * C
     final_loss = [math.nan] * C
@@ -136,30 +109,28 @@ def run_group(cfgs: list[RunConfig]) -> list[dict[str, Any]]:
             if fr is not None:
                 h.setdefault("adaptive_fraction", []).append(float(fr[i]))
 
-    with _tensor_lr(cls, lr):
-        for t in range(1, c0.steps + 1):
-            loss = problem.value(X, t)
-            lv = loss.detach()
-            if t == 1:
-                record(0, lv, False)
-            bad = active & (~torch.isfinite(lv) | (lv > c0.divergence_bound))
-            opt.zero_grad(set_to_none=True)
-            torch.where(active & ~bad, loss, torch.zeros_like(loss)).sum().backward()
-            grad = X.grad
-            bad |= active & ~torch.isfinite(grad).all(-1)
-            for i in torch.nonzero(bad).flatten().tolist():
-                diverged_step[i] = t
-            active &= ~bad
-            if not bool(active.any()):
-                break
-            grad[~active] = 0.0
-            opt.step()
-            with torch.no_grad():
-                final_loss_t = lv
-            if track:
-                traj.append(X.detach().clone())
-            if t % c0.eval_every == 0 or t == c0.steps:
-                record(t, final_loss_t, True)
+    for t in range(1, c0.steps + 1):
+        loss = problem.value(X, t)
+        lv = loss.detach()
+        if t == 1:
+            record(0, lv, False)
+        bad = active & (~torch.isfinite(lv) | (lv > c0.divergence_bound))
+        opt.zero_grad(set_to_none=True)
+        torch.where(active & ~bad, loss, torch.zeros_like(loss)).sum().backward()
+        grad = X.grad
+        bad |= active & ~torch.isfinite(grad).all(-1)
+        for i in torch.nonzero(bad).flatten().tolist():
+            diverged_step[i] = t
+        active &= ~bad
+        if not bool(active.any()):
+            break
+        grad[~active] = 0.0
+        opt.step()
+        final_loss_t = lv
+        if track:
+            traj.append(X.detach().clone())
+        if t % c0.eval_every == 0 or t == c0.steps:
+            record(t, final_loss_t, True)
     wall = (time.perf_counter() - t0) / C
     out = []
     for i, c in enumerate(cfgs):

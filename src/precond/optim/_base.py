@@ -27,6 +27,18 @@ from ._dispatch import resolve_impl
 from ._finite import all_finite
 
 
+def group_lr(group: dict[str, Any]) -> float | torch.Tensor:
+    """A param group's ``lr`` as the functional rules take it: a float (a number or a 0-dim
+    tensor, as torch.optim accepts), or, left as it is, a tensor of one or more dimensions
+    broadcastable against the parameters: one lr per row of a stacked parameter, which
+    :mod:`precond.experiments.vectorized` uses to run a sweep's configs as one batch (the
+    reference loop runs such groups; elementwise rules only)."""
+    lr = group["lr"]
+    if isinstance(lr, torch.Tensor) and lr.dim() > 0:
+        return lr
+    return float(lr)
+
+
 class NonFiniteGradientError(FloatingPointError):
     """A gradient holds NaN or inf and ``nan_policy='raise'``."""
 

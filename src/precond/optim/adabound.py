@@ -7,7 +7,7 @@ from typing import Any, Iterable
 import torch
 
 from . import _checks
-from ._base import PrecondOptimizer
+from ._base import PrecondOptimizer, group_lr
 from .functional import adabound as adabound_fn
 
 
@@ -65,7 +65,7 @@ class AdaBound(PrecondOptimizer):
         beta1, beta2 = group["betas"]
         adabound_fn(
             params, grads, st["exp_avg"], st["exp_avg_sq"], st.get("max_exp_avg_sq", []), st["step"],
-            lr=float(group["lr"]), base_lr=group["base_lr"], final_lr=group["final_lr"],
+            lr=group_lr(group), base_lr=group["base_lr"], final_lr=group["final_lr"],
             gamma=group["gamma"], beta1=beta1, beta2=beta2, eps=group["eps"],
             weight_decay=group["weight_decay"], amsbound=group["amsbound"],
             maximize=group["maximize"], impl=impl,

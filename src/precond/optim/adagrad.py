@@ -7,7 +7,7 @@ from typing import Any, Iterable
 import torch
 
 from . import _checks
-from ._base import PrecondOptimizer
+from ._base import PrecondOptimizer, group_lr
 from .functional import adagrad as adagrad_fn
 
 
@@ -62,7 +62,7 @@ class AdaGrad(PrecondOptimizer):
     def _group_step(self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor], impl: str) -> None:
         st = self._group_state(group, params)
         adagrad_fn(
-            params, grads, st["sum"], st["step"], lr=float(group["lr"]), lr_decay=group["lr_decay"],
+            params, grads, st["sum"], st["step"], lr=group_lr(group), lr_decay=group["lr_decay"],
             weight_decay=group["weight_decay"], eps=group["eps"],
             eps_inside_sqrt=group["eps_inside_sqrt"], maximize=group["maximize"], impl=impl,
         )  # fmt: skip

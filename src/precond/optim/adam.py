@@ -7,7 +7,7 @@ from typing import Any, Iterable
 import torch
 
 from . import _checks
-from ._base import PrecondOptimizer
+from ._base import PrecondOptimizer, group_lr
 from .functional import adam as adam_fn
 
 
@@ -60,7 +60,7 @@ class Adam(PrecondOptimizer):
         beta1, beta2 = group["betas"]
         adam_fn(
             params, grads, st["exp_avg"], st["exp_avg_sq"], st.get("max_exp_avg_sq", []), st["step"],
-            lr=float(group["lr"]), beta1=beta1, beta2=beta2, eps=group["eps"],
+            lr=group_lr(group), beta1=beta1, beta2=beta2, eps=group["eps"],
             weight_decay=group["weight_decay"], decoupled_weight_decay=group["decoupled_weight_decay"],
             amsgrad=group["amsgrad"], eps_inside_sqrt=group["eps_inside_sqrt"],
             maximize=group["maximize"], impl=impl,

@@ -7,7 +7,7 @@ from typing import Any, Iterable
 import torch
 
 from . import _checks
-from ._base import PrecondOptimizer
+from ._base import PrecondOptimizer, group_lr
 from .functional import agd as agd_fn
 from .functional import agd_adaptive_mask
 
@@ -102,7 +102,7 @@ class AGD(PrecondOptimizer):
         beta1, beta2 = group["betas"]
         agd_fn(
             params, grads, st["exp_avg"], st["exp_avg_sq"], st.get("max_exp_avg_sq", []),
-            st.get("z", []), st["step"], lr=float(group["lr"]), beta1=beta1, beta2=beta2,
+            st.get("z", []), st["step"], lr=group_lr(group), beta1=beta1, beta2=beta2,
             delta=group["delta"], weight_decay=group["weight_decay"],
             weight_decouple=group["weight_decouple"], fixed_decay=group["fixed_decay"],
             amsgrad=group["amsgrad"], win=group["win"], clip=group["clip"],

@@ -7,7 +7,7 @@ from typing import Any, Iterable
 import torch
 
 from . import _checks
-from ._base import PrecondOptimizer
+from ._base import PrecondOptimizer, group_lr
 from .functional import rmsprop as rmsprop_fn
 
 
@@ -57,7 +57,7 @@ class RMSProp(PrecondOptimizer):
         st = self._group_state(group, params)
         rmsprop_fn(
             params, grads, st["square_avg"], st.get("grad_avg", []), st.get("momentum_buffer", []),
-            st["step"], lr=float(group["lr"]), alpha=group["alpha"], eps=group["eps"],
+            st["step"], lr=group_lr(group), alpha=group["alpha"], eps=group["eps"],
             weight_decay=group["weight_decay"], momentum=group["momentum"], centered=group["centered"],
             eps_inside_sqrt=group["eps_inside_sqrt"], maximize=group["maximize"], impl=impl,
         )  # fmt: skip

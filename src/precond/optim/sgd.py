@@ -7,7 +7,7 @@ from typing import Any, Iterable
 import torch
 
 from . import _checks
-from ._base import PrecondOptimizer
+from ._base import PrecondOptimizer, group_lr
 from .functional import sgd as sgd_fn
 
 MOMENTUM_STYLES = ("heavy_ball", "ema")
@@ -62,7 +62,7 @@ class SGD(PrecondOptimizer):
     def _group_step(self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor], impl: str) -> None:
         st = self._group_state(group, params)
         sgd_fn(
-            params, grads, st.get("momentum_buffer", []), st["step"], lr=float(group["lr"]),
+            params, grads, st.get("momentum_buffer", []), st["step"], lr=group_lr(group),
             momentum=group["momentum"], dampening=group["dampening"], nesterov=group["nesterov"],
             momentum_style=group["momentum_style"], weight_decay=group["weight_decay"],
             decoupled_weight_decay=group["decoupled_weight_decay"], maximize=group["maximize"], impl=impl,
