@@ -16,9 +16,10 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
 	$(PY) -m pip install -q -e ".[test]"
-	# test-only: the AGD authors' package; its agd.py needs only torch, the rest of its
-	# dependencies (transformers, dlrover, ...) are left out on purpose
-	$(PY) -m pip install -q --no-deps "atorch==0.2.5"
+	# test-only reference: agd.py of the AGD authors' package (PyPI atorch), which needs only
+	# torch; the package itself (transformers, dlrover, ...) is not installed
+	$(PY) -m pip download -q --no-deps --only-binary=:all: "atorch==0.2.5" -d $(VENV)/refs
+	$(PY) -c "import glob, zipfile; zipfile.ZipFile(sorted(glob.glob('$(VENV)/refs/atorch-*.whl'))[-1]).extract('atorch/optimizers/agd.py', '$(VENV)/refs')"
 	touch $@
 
 demo: install
