@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from precond.optim import AGD, Adam
+from precond.optim import AGD, Adam, AdaGradNorm, GaussNewtonDiag, Sophia
 
 pytestmark = [
     pytest.mark.cuda,
@@ -17,7 +17,16 @@ pytestmark = [
 ]
 
 
-@pytest.mark.parametrize("cls,kw", [(AGD, dict(lr=1e-2, amsgrad=True, weight_decay=0.1)), (Adam, dict(lr=1e-2))])
+CASES = [
+    (AGD, dict(lr=1e-2, amsgrad=True, weight_decay=0.1)),
+    (Adam, dict(lr=1e-2)),
+    (AdaGradNorm, dict(lr=1e-1, weight_decay=0.01)),
+    (Sophia, dict(lr=1e-2, rho=0.5)),
+    (GaussNewtonDiag, dict(lr=0.5, momentum=0.9, beta2=0.9, damping=1e-2)),
+]
+
+
+@pytest.mark.parametrize("cls,kw", CASES, ids=[c.__name__ for c, _ in CASES])
 @pytest.mark.parametrize("impl", ["foreach", "fused"])
 def test_cuda_fast_paths_equal_loop(cls, kw, impl):
     def run(**flags):
@@ -25,6 +34,8 @@ def test_cuda_fast_paths_equal_loop(cls, kw, impl):
         ps = [torch.randn(s, generator=g, dtype=torch.float64).cuda().requires_grad_() for s in [(7,), (30, 12)]]
         opt = cls(ps, **kw, **flags)
         for k in range(20):
+            if hasattr(opt, "update_curvature") and k % 5 == 0:  # a positive diagonal every 5 steps
+                opt.update_curvature([torch.rand(p.shape, generator=g, dtype=torch.float64).cuda() + 0.1 for p in ps])
             for p in ps:
                 p.grad = torch.randn(p.shape, generator=g, dtype=torch.float64).cuda()
             opt.step()

@@ -171,7 +171,10 @@ def test_bad_inputs():
         opt.update_curvature([torch.ones(4)])
     with pytest.raises(NonFiniteGradientError, match="update_curvature"):
         opt.update_curvature([torch.tensor([1.0, float("nan"), 1.0])])
-    with pytest.raises(NotImplementedError, match="foreach"):
-        o = GaussNewtonDiag([x], foreach=True)
-        o.update_curvature([torch.ones(3)])
-        o.step()
+    # the fast paths exist (tests/test_fast_paths_curvature.py compares them with the loop) and
+    # refuse a step before any curvature as the loop does, changing nothing
+    for impl in (dict(foreach=True), dict(fused=True)):
+        o = GaussNewtonDiag([x], **impl)
+        with pytest.raises(RuntimeError, match="update_curvature"):
+            o.step()
+        assert torch.equal(x.detach(), torch.zeros(3)) and float(o.state[x]["step"]) == 0

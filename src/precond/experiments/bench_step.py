@@ -30,6 +30,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import queue
 import resource
 import statistics
 import sys
@@ -205,14 +206,27 @@ def _memory_child(queue: Any, shapes, dtype, device, name, path) -> None:
         queue.put(f"{type(exc).__name__}: {exc}")
 
 
-def peak_step_memory(shapes, dtype, device, name, path) -> float | str:
-    """Peak memory of steps in a fresh forked child, above its params and grads (bytes)."""
-    ctx = mp.get_context("fork")
+def peak_step_memory(shapes, dtype, device, name, path, timeout: float = 600.0) -> float | str:
+    """Peak memory of steps in a fresh child process, above its params and grads (bytes), or
+    a message saying why it could not be measured.
+
+    The child comes from a fork server (a clean process that imported torch and nothing ran
+    in): a plain fork of a process whose OpenMP threads have run can deadlock in the child
+    (GNU libgomp is not fork-safe), and a spawned child would pay torch's import each time.
+    """
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["torch", "precond.experiments.bench_step"])
     q = ctx.Queue()
     proc = ctx.Process(target=_memory_child, args=(q, shapes, dtype, device, name, path))
     proc.start()
-    out = q.get(timeout=600)
-    proc.join()
+    try:
+        out = q.get(timeout=timeout)
+    except queue.Empty:
+        out = f"no answer from the memory probe in {timeout:.0f} s (exit code {proc.exitcode})"
+    proc.join(timeout=30)
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
     return out
 
 

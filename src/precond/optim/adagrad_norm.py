@@ -8,6 +8,7 @@ import torch
 
 from . import _checks
 from ._base import PrecondOptimizer
+from ._dispatch import resolve_impl
 from .functional import adagrad_norm as adagrad_norm_fn
 
 SCOPES = ("group", "global")
@@ -21,8 +22,14 @@ class AdaGradNorm(PrecondOptimizer):
     size, the comparator of seed 001. ``initial_accumulator_value`` is ``b_0^2``.
 
     Every parameter's state holds the accumulator of its scope as a 0-dim float64 tensor
-    (the same value across the scope), so state dicts save and load it like any state.
-    Only the reference path exists (the step is dominated by one reduction).
+    (the same value across the scope), so state dicts save and load it like any state
+    (:meth:`load_state_dict` keeps it in float64 whatever the parameter's dtype).
+
+    ``foreach``, ``fused``, ``maximize``, ``nan_policy``: see :class:`PrecondOptimizer`; the
+    default is ``fused`` on CPU (:mod:`precond.optim.kernels.adagrad_norm`: one call per scope,
+    the norm reduced in double). Under ``scope="global"`` one step covers every group, so the
+    groups must resolve to the same path (different explicit ``foreach``/``fused`` per group
+    raise ``ValueError``).
     """
 
     def __init__(
@@ -35,12 +42,14 @@ class AdaGradNorm(PrecondOptimizer):
         *,
         scope: str = "group",
         maximize: bool = False,
+        foreach: bool | None = None,
+        fused: bool | None = None,
         nan_policy: str = "raise",
     ) -> None:
         _checks.check_choice("scope", scope, SCOPES)
         self.scope = scope
         defaults = dict(lr=lr, initial_accumulator_value=initial_accumulator_value, eps=eps, weight_decay=weight_decay)
-        super().__init__(params, defaults, maximize=maximize, foreach=False, fused=False, nan_policy=nan_policy)
+        super().__init__(params, defaults, maximize=maximize, foreach=foreach, fused=fused, nan_policy=nan_policy)
 
     def _validate_group(self, group: dict[str, Any]) -> None:
         _checks.check_lr(group["lr"])
@@ -65,8 +74,20 @@ class AdaGradNorm(PrecondOptimizer):
             for item in work:
                 self._step_scope([item])
 
+    def _scope_impl(self, work: list[tuple[dict[str, Any], list[torch.Tensor], list[torch.Tensor]]]) -> str:
+        """The path of one scope's step: every group's choice, which must agree."""
+        params = [p for _, ps, _ in work for p in ps]
+        impls = {resolve_impl(self, group, params) for group, _, _ in work}
+        if len(impls) > 1:
+            raise ValueError(
+                f"AdaGradNorm(scope='global'): the param groups ask for different paths ({', '.join(sorted(impls))}), "
+                "but one step covers all of them: give every group the same foreach/fused (or leave both None)"
+            )
+        return impls.pop()
+
     def _step_scope(self, work: list[tuple[dict[str, Any], list[torch.Tensor], list[torch.Tensor]]]) -> None:
         groups = [g for g, _, _ in work]
+        impl = self._scope_impl(work)
         acc = self._accumulator(groups)
         steps = []
         for _, params, _ in work:
@@ -75,9 +96,21 @@ class AdaGradNorm(PrecondOptimizer):
                 if "step" not in state:
                     state["step"] = torch.tensor(0.0, dtype=torch.float32)
                 steps.append(state["step"])
-        adagrad_norm_fn([(params, grads, g) for g, params, grads in work], acc, steps)
+        adagrad_norm_fn([(params, grads, g) for g, params, grads in work], acc, steps, impl=impl)
         for group in groups:  # every param of the scope carries the new value
             for p in group["params"]:
                 if p.grad is not None or "sum" in self.state[p]:
                     self.state[p]["sum"] = acc.clone()
                     self.state[p].setdefault("step", torch.tensor(0.0, dtype=torch.float32))
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """As the base, keeping the accumulators in float64 on the CPU (``torch.optim`` casts
+        floating-point state to its parameter's dtype and device: b^2 in float32 would lose the
+        precision of the sum, and the fused path needs a CPU float64 accumulator)."""
+        sums = {i: s["sum"] for i, s in state_dict["state"].items() if isinstance(s, dict) and "sum" in s}
+        super().load_state_dict(state_dict)
+        saved_ids = [i for g in state_dict["param_groups"] for i in g["params"]]
+        params = [p for g in self.param_groups for p in g["params"]]
+        for i, p in zip(saved_ids, params):
+            if i in sums and "sum" in self.state.get(p, {}):
+                self.state[p]["sum"] = torch.as_tensor(sums[i]).to(device="cpu", dtype=torch.float64, copy=True)

@@ -9,8 +9,7 @@ from typing import Any, Iterable, Sequence
 import torch
 
 from . import _checks
-from ._base import NonFiniteGradientError, PrecondOptimizer
-from ._dispatch import resolve_impl
+from ._base import NonFiniteGradientError, PrecondOptimizer, group_lr
 from ._finite import all_finite
 from .functional.gauss_newton import (
     canonical_estimator,
@@ -35,15 +34,6 @@ class CurvatureOptimizer(PrecondOptimizer):
     needs_curvature = True
     #: name of the per-parameter state tensor holding the curvature EMA
     _curvature_key = "curvature"
-
-    def _apply(self, work: list[tuple[dict[str, Any], list[torch.Tensor], list[torch.Tensor]]]) -> None:
-        """As the base, but the default (``fused=None, foreach=None``) is the reference loop:
-        these rules have no fast kernels (an explicit ``foreach``/``fused`` raises
-        ``NotImplementedError`` naming the fix)."""
-        for group, params, grads in work:
-            explicit = group.get("fused") is not None or group.get("foreach") is not None
-            impl = resolve_impl(self, group, params) if explicit else "loop"
-            self._group_step(group, params, grads, impl)
 
     def _set_curvature_options(self, estimator: str, update_every: int, samples: int) -> None:
         self.curvature_estimator = canonical_estimator(estimator)
@@ -126,8 +116,9 @@ class GaussNewtonDiag(CurvatureOptimizer):
             (Gauss-Newton-Bartlett) or ``"hutchinson"``.
         update_every: refresh the curvature every k steps (read by the feeder).
         curvature_samples: samples per GNB/Hutchinson estimate (read by the feeder).
-        maximize, foreach, fused, nan_policy: see :class:`PrecondOptimizer` (only the
-            reference loop exists: ``foreach``/``fused`` raise ``NotImplementedError``).
+        maximize, foreach, fused, nan_policy: see :class:`PrecondOptimizer`. The step has all
+            three paths (default: ``fused`` on CPU, see :mod:`precond.optim.kernels.gauss_newton`);
+            :meth:`update_curvature` always runs the reference loop.
 
     ``step()`` before any :meth:`update_curvature` raises ``RuntimeError``.
     """
@@ -177,6 +168,18 @@ class GaussNewtonDiag(CurvatureOptimizer):
             estimates, beta2=group["beta2"],
         )  # fmt: skip
 
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """As the base, keeping ``curvature_step`` a float32 CPU counter like ``step``
+        (``torch.optim`` casts floating-point state to its parameter's dtype: in bfloat16 the
+        count would stop at 256)."""
+        counts = {i: s["curvature_step"] for i, s in state_dict["state"].items() if isinstance(s, dict) and "curvature_step" in s}
+        super().load_state_dict(state_dict)
+        saved_ids = [i for g in state_dict["param_groups"] for i in g["params"]]
+        params = [p for g in self.param_groups for p in g["params"]]
+        for i, p in zip(saved_ids, params):
+            if i in counts and "curvature_step" in self.state.get(p, {}):
+                self.state[p]["curvature_step"] = torch.tensor(float(counts[i]), dtype=torch.float32)
+
     def _group_step(self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor], impl: str) -> None:
         st = self._group_state(group, params)
         if any(float(self.state[p]["curvature_step"]) < 1 for p in params):
@@ -187,6 +190,6 @@ class GaussNewtonDiag(CurvatureOptimizer):
         gauss_newton_diag(
             params, grads, st.get("exp_avg", []), st["curvature"],
             [self.state[p]["curvature_step"] for p in params], st["step"],
-            lr=float(group["lr"]), power=group["power"], momentum=group["momentum"], beta2=group["beta2"],
+            lr=group_lr(group), power=group["power"], momentum=group["momentum"], beta2=group["beta2"],
             damping=group["damping"], weight_decay=group["weight_decay"], maximize=group["maximize"], impl=impl,
         )  # fmt: skip

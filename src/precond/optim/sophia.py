@@ -7,6 +7,7 @@ from typing import Any, Iterable
 import torch
 
 from . import _checks
+from ._base import group_lr
 from .functional.sophia import SOPHIA_EPS, sophia, sophia_ratio, sophia_update_hessian
 from .gauss_newton import CurvatureOptimizer
 
@@ -42,8 +43,9 @@ class Sophia(CurvatureOptimizer):
             default), ``"hutchinson"`` (Sophia-H), ``"ggn"`` or ``"hessian"`` (exact).
         update_every: k, the refresh period (10).
         curvature_samples: samples per estimate (1).
-        maximize, foreach, fused, nan_policy: see :class:`PrecondOptimizer` (only the
-            reference loop exists).
+        maximize, foreach, fused, nan_policy: see :class:`PrecondOptimizer`. The step has all
+            three paths (default: ``fused`` on CPU, see :mod:`precond.optim.kernels.sophia`);
+            :meth:`update_curvature` always runs the reference loop.
 
     :meth:`win_rate` gives the fraction of coordinates not clipped at the last step.
     """
@@ -87,7 +89,7 @@ class Sophia(CurvatureOptimizer):
     def _group_step(self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor], impl: str) -> None:
         st = self._group_state(group, params)
         sophia(
-            params, grads, st["exp_avg"], st["hessian"], st["step"], lr=float(group["lr"]),
+            params, grads, st["exp_avg"], st["hessian"], st["step"], lr=group_lr(group),
             beta1=group["betas"][0], rho=group["rho"], bs=group["bs"], weight_decay=group["weight_decay"],
             eps=group["eps"], maximize=group["maximize"], impl=impl,
         )  # fmt: skip

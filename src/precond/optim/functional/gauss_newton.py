@@ -24,6 +24,8 @@ the Hessian or Hutchinson) is clipped at 0 before the damping.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 from ._common import fast_impl, signed_grad, step_all, working_precision
@@ -74,6 +76,42 @@ def gauss_newton_update_curvature(
             hh.mul_(beta2).add_(c.to(hh.dtype), alpha=1.0 - beta2)
 
 
+class GaussNewtonCoefficients(NamedTuple):
+    """The per-tensor scalars of a GN^p step, in double, shared by the loop and the fast paths."""
+
+    decay: float  # 1 - lr*wd (1 without weight decay)
+    beta1: float  # the momentum
+    bc1: float  # 1 - beta1^t (1 without momentum): m_hat = m / bc1
+    bc2: float  # 1 - beta2^k (1 when beta2 = 0): h_hat = h / bc2
+    damping: float
+    neg_lr: float  # -lr
+
+
+def gauss_newton_coefficients(
+    step: int, curvature_step: int, *, lr: float, momentum: float, beta2: float, damping: float, weight_decay: float
+) -> GaussNewtonCoefficients:
+    """Scalars of step ``t = step`` after ``k = curvature_step`` curvature estimates."""
+    return GaussNewtonCoefficients(
+        decay=1.0 - lr * weight_decay if weight_decay != 0.0 else 1.0,
+        beta1=momentum,
+        bc1=1.0 - momentum**step if momentum > 0.0 else 1.0,
+        bc2=1.0 - beta2**curvature_step if beta2 > 0.0 else 1.0,
+        damping=damping,
+        neg_lr=-lr,
+    )
+
+
+def curvature_counts(curvature_steps: list[torch.Tensor]) -> list[int]:
+    """The curvature counts ``k`` as ints, or ``RuntimeError`` (nothing changed) if one is 0."""
+    ks = [int(k) for k in torch.stack(curvature_steps).tolist()] if curvature_steps else []
+    if any(k < 1 for k in ks):
+        raise RuntimeError(
+            "GaussNewtonDiag.step() before any curvature was received: call "
+            "optimizer.update_curvature(diag) first (precond.curvature.CurvatureFeeder does it every k steps)"
+        )
+    return ks
+
+
 def gauss_newton_diag(
     params: list[torch.Tensor],
     grads: list[torch.Tensor],
@@ -94,7 +132,9 @@ def gauss_newton_diag(
     """Apply one GN^p step to every tensor (equations in the module docstring).
 
     ``exp_avgs`` may be empty when ``momentum == 0``. Every ``curvature_steps`` entry must
-    be >= 1 (a curvature estimate received), else ``RuntimeError``.
+    be >= 1 (a curvature estimate received), else ``RuntimeError`` before anything changes.
+    ``impl="foreach"``/``"fused"`` run :mod:`precond.optim.kernels.gauss_newton` (same
+    scalars, :func:`gauss_newton_coefficients`).
     """
     if impl != "loop":
         return fast_impl("gauss_newton_diag", impl)(
@@ -102,23 +142,21 @@ def gauss_newton_diag(
             momentum=momentum, beta2=beta2, damping=damping, weight_decay=weight_decay,
             maximize=maximize,
         )  # fmt: skip
+    ks = curvature_counts(curvature_steps)
     for i, step in enumerate(step_all(state_steps)):
-        k = int(curvature_steps[i].item())
-        if k < 1:
-            raise RuntimeError(
-                "GaussNewtonDiag.step() before any curvature was received: call "
-                "optimizer.update_curvature(diag) first (precond.curvature.CurvatureFeeder does it every k steps)"
-            )
+        c = gauss_newton_coefficients(
+            step, ks[i], lr=lr, momentum=momentum, beta2=beta2, damping=damping, weight_decay=weight_decay
+        )
         m = exp_avgs[i] if momentum > 0.0 else None
         with working_precision(params[i], grads[i], m, curvatures[i]) as (p, g, mm, h):
             g = signed_grad(g, maximize)
             if weight_decay != 0.0:
-                p.mul_(1.0 - lr * weight_decay)
+                p.mul_(c.decay)  # theta <- (1 - lr wd) theta
             if mm is not None:
-                mm.mul_(momentum).add_(g, alpha=1.0 - momentum)
-                u = mm / (1.0 - momentum**step)
+                mm.mul_(c.beta1).add_(g, alpha=1.0 - c.beta1)  # m_t = b1 m_{t-1} + (1-b1) g_t
+                u = mm / c.bc1  # m_hat_t = m_t / (1 - b1^t)
             else:
                 u = g
-            h_hat = h / (1.0 - beta2**k) if beta2 > 0.0 else h
-            d = h_hat.clamp(min=0.0).add_(damping).pow_(power)
-            p.addcmul_(d, u, value=-lr)
+            h_hat = h / c.bc2 if beta2 > 0.0 else h  # h_hat = h_k / (1 - b2^k)
+            d = h_hat.clamp(min=0.0).add_(c.damping).pow_(power)  # D = (max(h_hat, 0) + lambda)^p
+            p.addcmul_(d, u, value=c.neg_lr)  # theta_t = theta_{t-1} - eta D u

@@ -21,6 +21,8 @@ diagonal directly (:math:`c = b\,\hat g\odot\hat g`), to be used with ``bs = 1``
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 from ._common import fast_impl, signed_grad, step_all, working_precision
@@ -41,6 +43,23 @@ def sophia_ratio(exp_avg: torch.Tensor, hessian: torch.Tensor, *, rho: float, bs
     return exp_avg.abs() / (hessian * (rho * bs) + eps)
 
 
+class SophiaCoefficients(NamedTuple):
+    """The scalars of a SophiaG step (no bias correction: the same at every step), in double,
+    shared by the loop and the fast paths."""
+
+    decay: float  # 1 - lr*wd: the multiplier of theta before the step
+    beta1: float
+    rho_bs: float  # rho*bs, the multiplier of h in the denominator
+    eps: float
+    neg_lr: float  # -lr
+
+
+def sophia_coefficients(
+    *, lr: float, beta1: float, rho: float, bs: float, weight_decay: float, eps: float = SOPHIA_EPS
+) -> SophiaCoefficients:
+    return SophiaCoefficients(decay=1.0 - lr * weight_decay, beta1=beta1, rho_bs=rho * bs, eps=eps, neg_lr=-lr)
+
+
 def sophia(
     params: list[torch.Tensor],
     grads: list[torch.Tensor],
@@ -57,18 +76,22 @@ def sophia(
     maximize: bool,
     impl: str = "loop",
 ) -> None:
-    """Apply one SophiaG step to every tensor (equations in the module docstring)."""
+    """Apply one SophiaG step to every tensor (equations in the module docstring).
+
+    ``impl="foreach"``/``"fused"`` run :mod:`precond.optim.kernels.sophia` (same scalars,
+    :func:`sophia_coefficients`)."""
     if impl != "loop":
         return fast_impl("sophia", impl)(
             params, grads, exp_avgs, hessians, state_steps, lr=lr, beta1=beta1, rho=rho, bs=bs,
             weight_decay=weight_decay, eps=eps, maximize=maximize,
         )  # fmt: skip
     step_all(state_steps)
+    c = sophia_coefficients(lr=lr, beta1=beta1, rho=rho, bs=bs, weight_decay=weight_decay, eps=eps)
     for i in range(len(params)):
         with working_precision(params[i], grads[i], exp_avgs[i], hessians[i]) as (p, g, m, h):
             g = signed_grad(g, maximize)
-            p.mul_(1.0 - lr * weight_decay)
-            m.mul_(beta1).add_(g, alpha=1.0 - beta1)
+            p.mul_(c.decay)  # theta <- theta (1 - eta lambda)
+            m.mul_(c.beta1).add_(g, alpha=1.0 - c.beta1)  # m <- b1 m + (1-b1) g
             # official: (exp_avg.abs() / (rho * bs * hess + 1e-15)).clamp(None, 1)
-            ratio = (m.abs() / (rho * bs * h + eps)).clamp_(max=1.0)
-            p.addcmul_(m.sign(), ratio, value=-lr)
+            ratio = (m.abs() / (c.rho_bs * h + c.eps)).clamp_(max=1.0)  # min(|m| / (rho b h + eps), 1)
+            p.addcmul_(m.sign(), ratio, value=c.neg_lr)  # theta <- theta - eta sign(m) ratio

@@ -8,7 +8,7 @@ slower than the loop on CPUs). Both take the rule's own signature and per-step s
 the rule's coefficient helper, so they agree with the reference loop to rounding.
 """
 
-from . import adabound, adagrad, adam, agd, rmsprop, sgd  # noqa: F401  (registration)
+from . import adabound, adagrad, adagrad_norm, adam, agd, gauss_newton, rmsprop, sgd, sophia  # noqa: F401  (registration)
 from ._build import KernelsUnavailableWarning, load, status
 
 __all__ = ["KernelsUnavailableWarning", "load", "status"]

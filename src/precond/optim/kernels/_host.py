@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Hashable, Sequence
 
 import torch
 
@@ -32,8 +32,9 @@ def increment_steps(state_steps: list[torch.Tensor]) -> list[int]:
     return [int(s) for s in torch.stack(state_steps).tolist()]
 
 
-def coeff_table(steps: list[int], row: Callable[[int], Sequence[float]]) -> torch.Tensor:
-    """(n, K) float64 table: row ``i`` holds ``row(steps[i])``; computed once per distinct step."""
+def coeff_table(steps: Sequence[Hashable], row: Callable[[Any], Sequence[float]]) -> torch.Tensor:
+    """(n, K) float64 table: row ``i`` holds ``row(steps[i])``; computed once per distinct key
+    (a step, or e.g. GaussNewtonDiag's (step, curvature count) pair)."""
     distinct = {s: tuple(float(x) for x in row(s)) for s in set(steps)}
     if len(distinct) == 1:
         only = next(iter(distinct.values()))

@@ -12,11 +12,13 @@
 // extension is compiled once.
 //
 // A tensor the kernel does not handle (another device or dtype, a layout not shared by its
-// state) is left untouched and its index returned: the caller runs the reference loop on it.
+// state) is left untouched and its index returned: the caller runs the reference loop on it
+// (AdaGradNorm, whose step size is a norm over every tensor, then changes nothing at all).
 //
 // The element formulas follow, operation for operation, the reference loops in
-// src/precond/optim/functional/{agd,adam,sgd,adagrad,rmsprop,adabound}.py; torch's own
-// fused Adam (aten/src/ATen/native/FusedAdam.cpp) was read for the structure, not copied.
+// src/precond/optim/functional/{agd,adam,sgd,adagrad,rmsprop,adabound,sophia,gauss_newton,
+// adagrad_norm}.py; torch's own fused Adam (aten/src/ATen/native/FusedAdam.cpp) was read for the
+// structure, not copied.
 
 #include <torch/library.h>
 #include <ATen/Parallel.h>
@@ -569,6 +571,223 @@ std::vector<int64_t> adabound_step(TensorList params, TensorList grads, TensorLi
   return plan.skipped;
 }
 
+// ================================================================================ Sophia ===
+// coeffs row (functional/sophia.py SophiaCoefficients): 0 decay (1 - lr wd), 1 beta1, 2 rho*bs, 3 eps, 4 -lr
+// p *= decay; m = b1 m + (1-b1) g; r = min(|m| / (rho bs h + eps), 1); p += (-lr sign(m)) r
+// reads p, g, m, h; writes p, m (6 floats per parameter)
+template <typename T>
+static void sophia_range(T* __restrict__ p_, const T* __restrict__ g_, T* __restrict__ m_, const T* __restrict__ h_,
+                         int64_t lo, int64_t hi, const double* k, bool maximize) {
+  using C = typename Acc<T>::type;
+  const C decay = C(k[0]), beta1 = C(k[1]), one_m_b1 = C(1.0 - k[1]), rho_bs = C(k[2]), eps = C(k[3]);
+  const C neg_lr = C(k[4]);
+  const C sign = maximize ? C(-1) : C(1);
+  for (int64_t i = lo; i < hi; ++i) {
+    const C g = sign * ld(g_, i);
+    C p = ld(p_, i) * decay;
+    const C m = ld(m_, i) * beta1 + one_m_b1 * g;
+    const C ratio = clamp_hi(C(std::abs(m)) / (rho_bs * ld(h_, i) + eps), C(1));
+    const C sgn = C(m > C(0)) - C(m < C(0));  // torch.sign: -1, 0, 1 (0 for NaN)
+    p = p + (neg_lr * sgn) * ratio;
+    st(p_, i, p);
+    st(m_, i, m);
+  }
+}
+
+template <typename T>
+struct SophiaRun {
+  static void run(const Plan& pl, int64_t j, int64_t lo, int64_t hi, const double* k, bool mx) {
+    sophia_range<T>(P<T>(pl, 0, j), P<T>(pl, 1, j), P<T>(pl, 2, j), P<T>(pl, 3, j), lo, hi, k, mx);
+  }
+};
+
+std::vector<int64_t> sophia_step(TensorList params, TensorList grads, TensorList exp_avgs, TensorList hessians,
+                                 const Tensor& coeffs, bool maximize) {
+  check_coeffs(coeffs, params.size(), 5, "sophia_step");
+  TORCH_CHECK(exp_avgs.size() == params.size() && hessians.size() == params.size(),
+              "sophia_step: one exp_avg and one hessian per parameter");
+  Plan plan = make_plan({params, grads, exp_avgs, hessians});
+  run_plan(plan, [&](int64_t j, int64_t lo, int64_t hi) {
+    by_kind<SophiaRun>(plan.kind[j], plan, j, lo, hi, coeff_row(coeffs, plan.idx[j]), maximize);
+  });
+  return plan.skipped;
+}
+
+// ======================================================================= GaussNewtonDiag ===
+// coeffs row (functional/gauss_newton.py GaussNewtonCoefficients):
+//   0 decay (1 - lr wd), 1 beta1 (momentum), 2 bc1 = 1 - beta1^t, 3 bc2 = 1 - beta2^k (1 when beta2 = 0),
+//   4 damping, 5 -lr
+// p *= decay; u = g, or m = b1 m + (1-b1) g and u = m / bc1; x = max(h / bc2, 0) + damping;
+// p += (-lr d) u with d = 1/x (power -1) or 1/sqrt(x) (power -1/2; torch's pow(x, -0.5) is this rsqrt)
+// reads p, g, (m,) h; writes p (, m): 4 floats per parameter, 6 with momentum
+template <typename T, bool MOM, bool RSQRT>
+static void gauss_newton_range(T* __restrict__ p_, const T* __restrict__ g_, T* __restrict__ m_,
+                               const T* __restrict__ h_, int64_t lo, int64_t hi, const double* k, bool maximize) {
+  using C = typename Acc<T>::type;
+  const C decay = C(k[0]), beta1 = C(k[1]), one_m_b1 = C(1.0 - k[1]), bc1 = C(k[2]), bc2 = C(k[3]);
+  const C damping = C(k[4]), neg_lr = C(k[5]);
+  const C sign = maximize ? C(-1) : C(1);
+  for (int64_t i = lo; i < hi; ++i) {
+    const C g = sign * ld(g_, i);
+    C p = ld(p_, i) * decay;
+    C u = g;
+    if (MOM) {
+      const C m = ld(m_, i) * beta1 + one_m_b1 * g;
+      st(m_, i, m);
+      u = m / bc1;
+    }
+    const C x = clamp_lo(ld(h_, i) / bc2, C(0)) + damping;
+    const C d = RSQRT ? C(1) / C(std::sqrt(x)) : C(1) / x;
+    p = p + (neg_lr * d) * u;
+    st(p_, i, p);
+  }
+}
+
+template <typename T>
+struct GaussNewtonRun {
+  static void run(bool mom, bool rsqrt, const Plan& pl, int64_t j, int64_t lo, int64_t hi, const double* k, bool mx) {
+    auto f = mom ? (rsqrt ? &gauss_newton_range<T, true, true> : &gauss_newton_range<T, true, false>)
+                 : (rsqrt ? &gauss_newton_range<T, false, true> : &gauss_newton_range<T, false, false>);
+    f(P<T>(pl, 0, j), P<T>(pl, 1, j), P<T>(pl, 2, j), P<T>(pl, 3, j), lo, hi, k, mx);
+  }
+};
+
+// power: -1 or -0.5; momentum: whether exp_avgs are used (beta1 > 0)
+std::vector<int64_t> gauss_newton_diag_step(TensorList params, TensorList grads, TensorList exp_avgs,
+                                            TensorList curvatures, const Tensor& coeffs, double power, bool momentum,
+                                            bool maximize) {
+  check_coeffs(coeffs, params.size(), 6, "gauss_newton_diag_step");
+  TORCH_CHECK(power == -1.0 || power == -0.5, "gauss_newton_diag_step: power must be -1 or -0.5, got ", power);
+  TORCH_CHECK(!momentum || exp_avgs.size() == params.size(), "gauss_newton_diag_step: momentum needs exp_avgs");
+  TORCH_CHECK(curvatures.size() == params.size(), "gauss_newton_diag_step: one curvature per parameter");
+  const bool rsqrt = power == -0.5;
+  Plan plan = make_plan({params, grads, momentum ? exp_avgs : TensorList(), curvatures});
+  run_plan(plan, [&](int64_t j, int64_t lo, int64_t hi) {
+    by_kind<GaussNewtonRun>(plan.kind[j], momentum, rsqrt, plan, j, lo, hi, coeff_row(coeffs, plan.idx[j]),
+                            maximize);
+  });
+  return plan.skipped;
+}
+
+// =========================================================================== AdaGradNorm ===
+// coeffs row (one per tensor, from its param group): 0 sign (-1 under maximize), 1 l2 (weight decay), 2 lr, 3 eps
+// u = sign g + l2 p (stored type: bfloat16 rounds it, as the loop's g.add(p) in bfloat16);
+// acc += sum over ALL tensors of u^2 (double); b = sqrt(acc); p += (-lr / (b + eps)) u
+// Pass 1 reduces in double over fixed blocks of the concatenated range (block partials summed in
+// order afterwards), so the result does not depend on the number of threads; pass 2 updates.
+// All or nothing: if the plan skips any tensor, nothing is changed and the skipped indices are
+// returned (the caller runs the reference loop on the whole scope, whose norm needs every tensor).
+// reads g (and p with weight decay) in pass 1, p and g in pass 2, writes p: 4 floats per parameter
+// (5 with weight decay).
+constexpr int64_t kSumBlock = 1 << 14;
+
+static inline float storage_round(const float*, float v) { return v; }
+static inline double storage_round(const double*, double v) { return v; }
+static inline float storage_round(const bf16*, float v) {
+  bf16 t;
+  st(&t, 0, v);
+  return ld(&t, 0);
+}
+
+template <typename T, bool L2>
+static inline typename Acc<T>::type norm_grad(const T* g_, const T* p_, int64_t i, typename Acc<T>::type sign,
+                                              typename Acc<T>::type l2) {
+  using C = typename Acc<T>::type;
+  C g = sign * ld(g_, i);
+  if (L2) g = storage_round(g_, g + l2 * ld(p_, i));
+  return g;
+}
+
+template <typename T, bool L2>
+static double sumsq_range(const T* __restrict__ g_, const T* __restrict__ p_, int64_t lo, int64_t hi,
+                          const double* k) {
+  using C = typename Acc<T>::type;
+  const C sign = C(k[0]), l2 = C(k[1]);
+  double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // independent partial sums: vectorisable, fixed order
+  int64_t i = lo;
+  for (; i + 8 <= hi; i += 8) {
+    for (int u = 0; u < 8; ++u) {
+      const double x = double(norm_grad<T, L2>(g_, p_, i + u, sign, l2));
+      a[u] += x * x;
+    }
+  }
+  for (int u = 0; i < hi; ++i, ++u) {
+    const double x = double(norm_grad<T, L2>(g_, p_, i, sign, l2));
+    a[u] += x * x;
+  }
+  return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+template <typename T, bool L2>
+static void adagrad_norm_range(T* __restrict__ p_, const T* __restrict__ g_, int64_t lo, int64_t hi,
+                               const double* k, double scale) {
+  using C = typename Acc<T>::type;
+  const C sign = C(k[0]), l2 = C(k[1]), s = C(scale);
+  for (int64_t i = lo; i < hi; ++i) {
+    const C u = norm_grad<T, L2>(g_, p_, i, sign, l2);
+    st(p_, i, C(ld(p_, i) + s * u));
+  }
+}
+
+template <typename T>
+struct SumsqRun {
+  static void run(double& out, const Plan& pl, int64_t j, int64_t lo, int64_t hi, const double* k) {
+    auto f = k[1] != 0.0 ? &sumsq_range<T, true> : &sumsq_range<T, false>;
+    out = f(P<T>(pl, 1, j), P<T>(pl, 0, j), lo, hi, k);
+  }
+};
+
+template <typename T>
+struct AdagradNormRun {
+  static void run(const Plan& pl, int64_t j, int64_t lo, int64_t hi, const double* k, double scale) {
+    auto f = k[1] != 0.0 ? &adagrad_norm_range<T, true> : &adagrad_norm_range<T, false>;
+    f(P<T>(pl, 0, j), P<T>(pl, 1, j), lo, hi, k, scale);
+  }
+};
+
+std::vector<int64_t> adagrad_norm_step(TensorList params, TensorList grads, const Tensor& coeffs,
+                                       const Tensor& accumulator) {
+  check_coeffs(coeffs, params.size(), 4, "adagrad_norm_step");
+  TORCH_CHECK(accumulator.scalar_type() == at::kDouble && accumulator.device().is_cpu() && accumulator.numel() == 1,
+              "adagrad_norm_step: accumulator must be a one-element CPU float64 tensor");
+  Plan plan = make_plan({params, grads});
+  if (!plan.skipped.empty()) return plan.skipped;
+  const int64_t total = plan.offset.back();
+  const int64_t m = static_cast<int64_t>(plan.idx.size());
+  const int64_t nblocks = (total + kSumBlock - 1) / kSumBlock;
+  std::vector<double> partial(nblocks, 0.0);
+  at::parallel_for(0, nblocks, std::max<int64_t>(1, kGrain / kSumBlock), [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t begin = b * kSumBlock, end = std::min(total, begin + kSumBlock);
+      int64_t j = std::upper_bound(plan.offset.begin(), plan.offset.end(), begin) - plan.offset.begin() - 1;
+      double s = 0.0;
+      for (; j < m && plan.offset[j] < end; ++j) {
+        const int64_t lo = std::max(begin, plan.offset[j]) - plan.offset[j];
+        const int64_t hi = std::min(end, plan.offset[j + 1]) - plan.offset[j];
+        if (hi <= lo) continue;
+        double piece = 0.0;
+        by_kind<SumsqRun>(plan.kind[j], piece, plan, j, lo, hi, coeff_row(coeffs, plan.idx[j]));
+        s += piece;
+      }
+      partial[b] = s;
+    }
+  });
+  double sq = 0.0;
+  for (double x : partial) sq += x;
+  double* acc = accumulator.data_ptr<double>();
+  *acc += sq;
+  const double b = std::sqrt(*acc);
+  std::vector<double> scale(m);
+  for (int64_t j = 0; j < m; ++j) {
+    const double* k = coeff_row(coeffs, plan.idx[j]);
+    scale[j] = -k[2] / (b + k[3]);
+  }
+  run_plan(plan, [&](int64_t j, int64_t lo, int64_t hi) {
+    by_kind<AdagradNormRun>(plan.kind[j], plan, j, lo, hi, coeff_row(coeffs, plan.idx[j]), scale[j]);
+  });
+  return plan.skipped;
+}
+
 // ============================================================================ all_finite ===
 // Read-only scan: a float is non-finite iff its exponent bits are all ones. Blocks of 65536
 // elements, an integer OR-reduction per block (vectorised), a shared flag to stop early.
@@ -677,6 +896,13 @@ TORCH_LIBRARY(precond, m) {
   m.def(
       "adabound_step(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] exp_avgs, Tensor(c!)[] exp_avg_sqs, "
       "Tensor(d!)[] max_exp_avg_sqs, Tensor coeffs, bool amsbound, bool maximize) -> int[]");
+  m.def(
+      "sophia_step(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] exp_avgs, Tensor[] hessians, Tensor coeffs, "
+      "bool maximize) -> int[]");
+  m.def(
+      "gauss_newton_diag_step(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] exp_avgs, Tensor[] curvatures, "
+      "Tensor coeffs, float power, bool momentum, bool maximize) -> int[]");
+  m.def("adagrad_norm_step(Tensor(a!)[] params, Tensor[] grads, Tensor coeffs, Tensor(b!) accumulator) -> int[]");
   m.def("all_finite(Tensor[] tensors) -> bool");
 }
 
@@ -687,5 +913,8 @@ TORCH_LIBRARY_IMPL(precond, CPU, m) {
   m.impl("adagrad_step", &precond_kernels::adagrad_step);
   m.impl("rmsprop_step", &precond_kernels::rmsprop_step);
   m.impl("adabound_step", &precond_kernels::adabound_step);
+  m.impl("sophia_step", &precond_kernels::sophia_step);
+  m.impl("gauss_newton_diag_step", &precond_kernels::gauss_newton_diag_step);
+  m.impl("adagrad_norm_step", &precond_kernels::adagrad_norm_step);
   m.impl("all_finite", &precond_kernels::all_finite);
 }

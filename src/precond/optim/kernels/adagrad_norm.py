@@ -1,0 +1,90 @@
+r"""``foreach`` and ``fused`` AdaGrad-Norm (:func:`precond.optim.functional.adagrad_norm`).
+
+One step over a scope (one param group, or all of them under ``scope="global"``):
+
+.. math::
+
+    u = \pm g + \lambda\theta,\qquad b_t^2 = b_{t-1}^2 + \sum_{\text{scope}} \|u\|^2,\qquad
+    \theta \mathrel{-}= \frac{\gamma}{b_t + \epsilon}\, u
+
+with the sum of squares in double, as the loop does. ``foreach``: ``torch._foreach_norm`` in
+float64 per group, squared and summed, then ``torch._foreach_add_``. ``fused``: one call of the
+C++ kernel for the whole scope, which reduces in double over fixed blocks of the concatenated
+elements (the same result for any number of threads), updates :math:`b^2` and applies the
+step: it reads g (and p with weight decay) once for the norm, then p and g, and writes p
+(4 floats per parameter, 5 with weight decay). Its norm needs every tensor of the scope, so a
+scope holding a tensor the kernel does not take (float16, another device, a gradient laid out
+unlike its parameter) runs the reference loop as a whole (``foreach`` off the CPU), and so
+does an accumulator that is not a one-element CPU float64 tensor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..functional._common import register
+from ..functional.adagrad_norm import adagrad_norm, adagrad_norm_scale
+from . import _build
+from ._host import fallback_impl, foreach_prelude, has_tensor_hyperparameter, increment_steps
+
+Groups = list[tuple[list[torch.Tensor], list[torch.Tensor], dict[str, Any]]]
+
+
+def _all_params(groups: Groups) -> list[torch.Tensor]:
+    return [p for params, _, _ in groups for p in params]
+
+
+def _fallback(groups: Groups, accumulator: torch.Tensor, state_steps: list[torch.Tensor]) -> None:
+    adagrad_norm(groups, accumulator, state_steps, impl=fallback_impl(_all_params(groups)))
+
+
+@register("adagrad_norm", "fused")
+def adagrad_norm_fused(groups: Groups, accumulator: torch.Tensor, state_steps: list[torch.Tensor]) -> None:
+    params = _all_params(groups)
+    if not params:
+        return adagrad_norm(groups, accumulator, state_steps, impl="loop")
+    tensor_hp = any(has_tensor_hyperparameter(hp) for _, _, hp in groups)
+    ops = None if tensor_hp else _build.load()
+    takes_acc = accumulator.dtype == torch.float64 and accumulator.device.type == "cpu" and accumulator.numel() == 1
+    # (a CUDA tensor in the call would dispatch the CPU-only op to CUDA: decide here)
+    if ops is None or not takes_acc or any(p.device.type != "cpu" for p in params):
+        return _fallback(groups, accumulator, state_steps)
+    grads = [g for _, gs, _ in groups for g in gs]
+    # one row per tensor, from its group: sign (maximize), L2 weight decay, lr, eps
+    rows = []
+    for ps, _, hp in groups:
+        row = (-1.0 if hp["maximize"] else 1.0, float(hp["weight_decay"]), float(hp["lr"]), float(hp["eps"]))
+        rows += [row] * len(ps)
+    table = torch.tensor(rows, dtype=torch.float64)
+    skipped = ops.adagrad_norm_step(params, grads, table, accumulator)
+    if skipped:  # nothing was changed: the whole scope takes the loop
+        return _fallback(groups, accumulator, state_steps)
+    increment_steps(state_steps)
+
+
+@register("adagrad_norm", "foreach")
+def adagrad_norm_foreach(groups: Groups, accumulator: torch.Tensor, state_steps: list[torch.Tensor]) -> None:
+    if any(has_tensor_hyperparameter(hp) for _, _, hp in groups):
+        return adagrad_norm(groups, accumulator, state_steps, impl="loop")
+    increment_steps(state_steps)
+    sq = torch.zeros((), dtype=torch.float64, device=accumulator.device)
+    effective = []
+    for params, grads, hp in groups:
+        if not params:
+            effective.append([])
+            continue
+        gs = foreach_prelude(params, grads, maximize=hp["maximize"], l2=hp["weight_decay"])
+        norms = torch._foreach_norm(gs, 2, dtype=torch.float64)  # ||u|| per tensor, in double
+        by_device: dict[torch.device, list[torch.Tensor]] = {}
+        for n in norms:
+            by_device.setdefault(n.device, []).append(n)
+        for ns in by_device.values():
+            sq += torch.stack(ns).square().sum().to(sq.device)
+        effective.append(gs)
+    accumulator += sq
+    b = float(accumulator.sqrt())
+    for (params, _, hp), gs in zip(groups, effective):
+        if params:
+            torch._foreach_add_(params, gs, alpha=adagrad_norm_scale(b, lr=hp["lr"], eps=hp["eps"]))
