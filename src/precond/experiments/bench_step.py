@@ -163,6 +163,24 @@ def _rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _reset_peak_rss() -> bool:
+    """Linux: reset this process's peak RSS (VmHWM) to its current RSS; False where unsupported."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return _peak_rss_bytes() > 0
+    except OSError:
+        return False
+
+
+def _peak_rss_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def _exact_rss() -> None:
     """glibc: serve every block above 128 KiB by mmap (no dynamic threshold), so freed
     tensors leave the RSS at once and the RSS follows the live memory."""
@@ -187,10 +205,14 @@ def _memory_child(queue: Any, shapes, dtype, device, name, path) -> None:
         for _ in range(2):
             warm.step()
         params = make_tensors(shapes, dtype, device)
+        # The peak counts from after construction: a curvature optimizer's constructor here
+        # feeds it one estimate (a temporary the size of the params, not the step's memory);
+        # the state it creates stays counted (measured from `base`, taken before).
         if device.startswith("cuda"):
-            torch.cuda.reset_peak_memory_stats()
             base = torch.cuda.memory_allocated()
             opt = make(params)
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
             for _ in range(3):
                 opt.step()
             torch.cuda.synchronize()
@@ -199,9 +221,12 @@ def _memory_child(queue: Any, shapes, dtype, device, name, path) -> None:
         _exact_rss()
         base = _rss_bytes()
         opt = make(params)
+        _exact_rss()
+        resettable = _reset_peak_rss()
         for _ in range(3):
             opt.step()
-        queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base)
+        peak = _peak_rss_bytes() if resettable else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        queue.put(peak - base)
     except Exception as exc:  # pragma: no cover - reported, not raised
         queue.put(f"{type(exc).__name__}: {exc}")
 
