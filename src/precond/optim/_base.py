@@ -60,6 +60,9 @@ class PrecondOptimizer(Optimizer):
 
     #: names of the per-parameter tensors a subclass keeps (besides ``step``)
     state_names: tuple[str, ...] = ()
+    #: per-parameter scalar state held as a CPU tensor of this dtype whatever the parameter's
+    #: (restored so by :meth:`load_state_dict`)
+    _scalar_state_dtypes: dict[str, torch.dtype] = {"step": torch.float32}
 
     def __init__(
         self,
@@ -184,17 +187,29 @@ class PrecondOptimizer(Optimizer):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load a state dict, also from older precond versions and the published code.
 
-        Group options missing from ``state_dict`` take this optimizer's defaults, and an
-        integer or float ``step`` (older checkpoints) becomes the float32 tensor used now.
+        Group options missing from ``state_dict`` take this optimizer's defaults, and the
+        scalar state of :attr:`_scalar_state_dtypes` comes back as CPU tensors of its dtype
+        (an integer or float ``step`` of older checkpoints becomes the float32 tensor used now;
+        torch.optim would cast such state to the parameter's dtype, e.g. bfloat16).
         """
+        # scalar state kept as CPU tensors of a fixed dtype: taken before torch.optim's load,
+        # which casts floating-point state to the parameter's dtype and device
+        kept = {
+            (i, key): float(value)
+            for i, s in state_dict["state"].items() if isinstance(s, dict)
+            for key, value in s.items() if key in self._scalar_state_dtypes
+        }  # fmt: skip
         super().load_state_dict(state_dict)
         for group in self.param_groups:
             for key, value in self.defaults.items():
                 group.setdefault(key, value)
-        for state in self.state.values():
-            step = state.get("step")
-            if step is not None and not (torch.is_tensor(step) and step.dtype == torch.float32 and step.device.type == "cpu"):
-                state["step"] = torch.tensor(float(step), dtype=torch.float32)
+        saved_ids = [i for g in state_dict["param_groups"] for i in g["params"]]
+        params = [p for g in self.param_groups for p in g["params"]]
+        for i, p in zip(saved_ids, params):
+            state = self.state.get(p, {})
+            for key, dtype in self._scalar_state_dtypes.items():
+                if (i, key) in kept and key in state:
+                    state[key] = torch.tensor(kept[(i, key)], dtype=dtype)
 
     # ---- helpers for subclasses ---------------------------------------------------------
     @staticmethod

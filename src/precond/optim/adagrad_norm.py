@@ -32,6 +32,8 @@ class AdaGradNorm(PrecondOptimizer):
     raise ``ValueError``).
     """
 
+    _scalar_state_dtypes = {"step": torch.float32, "sum": torch.float64}
+
     def __init__(
         self,
         params: Iterable[Any],
@@ -103,14 +105,3 @@ class AdaGradNorm(PrecondOptimizer):
                     self.state[p]["sum"] = acc.clone()
                     self.state[p].setdefault("step", torch.tensor(0.0, dtype=torch.float32))
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """As the base, keeping the accumulators in float64 on the CPU (``torch.optim`` casts
-        floating-point state to its parameter's dtype and device: b^2 in float32 would lose the
-        precision of the sum, and the fused path needs a CPU float64 accumulator)."""
-        sums = {i: s["sum"] for i, s in state_dict["state"].items() if isinstance(s, dict) and "sum" in s}
-        super().load_state_dict(state_dict)
-        saved_ids = [i for g in state_dict["param_groups"] for i in g["params"]]
-        params = [p for g in self.param_groups for p in g["params"]]
-        for i, p in zip(saved_ids, params):
-            if i in sums and "sum" in self.state.get(p, {}):
-                self.state[p]["sum"] = torch.as_tensor(sums[i]).to(device="cpu", dtype=torch.float64, copy=True)

@@ -124,6 +124,7 @@ class GaussNewtonDiag(CurvatureOptimizer):
     """
 
     state_names = ("exp_avg", "curvature")
+    _scalar_state_dtypes = {"step": torch.float32, "curvature_step": torch.float32}
 
     def __init__(
         self,
@@ -168,17 +169,6 @@ class GaussNewtonDiag(CurvatureOptimizer):
             estimates, beta2=group["beta2"],
         )  # fmt: skip
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """As the base, keeping ``curvature_step`` a float32 CPU counter like ``step``
-        (``torch.optim`` casts floating-point state to its parameter's dtype: in bfloat16 the
-        count would stop at 256)."""
-        counts = {i: s["curvature_step"] for i, s in state_dict["state"].items() if isinstance(s, dict) and "curvature_step" in s}
-        super().load_state_dict(state_dict)
-        saved_ids = [i for g in state_dict["param_groups"] for i in g["params"]]
-        params = [p for g in self.param_groups for p in g["params"]]
-        for i, p in zip(saved_ids, params):
-            if i in counts and "curvature_step" in self.state.get(p, {}):
-                self.state[p]["curvature_step"] = torch.tensor(float(counts[i]), dtype=torch.float32)
 
     def _group_step(self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor], impl: str) -> None:
         st = self._group_state(group, params)
