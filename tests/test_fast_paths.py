@@ -108,6 +108,17 @@ def assert_close_scaled(actual, expected, rtol, what=""):
     torch.testing.assert_close(actual.double(), expected.double(), rtol=rtol, atol=rtol * max(scale, 1e-30), msg=lambda m: f"{what}: {m}")
 
 
+def two_mixed_groups() -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Two groups of params, float32 and float64 mixed within each; the last of each is the one
+    the two-group tests leave without a gradient."""
+    g = torch.Generator().manual_seed(5)
+    a = [torch.randn(s, generator=g, dtype=torch.float64).to(dt).requires_grad_() for s, dt in
+         [((40, 3), torch.float32), ((9,), torch.float64), ((4,), torch.float32)]]  # fmt: skip
+    b = [torch.randn(s, generator=g, dtype=torch.float64).to(dt).requires_grad_() for s, dt in
+         [((6, 6), torch.float64), ((50,), torch.float32), ((3,), torch.float64)]]  # fmt: skip
+    return a, b
+
+
 def assert_bf16_close(params, ref_params, what=""):
     """bfloat16 results of two paths: all within 8 bf16 ulps of each tensor's scale, and at
     least 90% of the elements equal (see test_bfloat16_close_to_loop for why)."""
@@ -175,11 +186,7 @@ def test_two_groups_mixed_dtypes_and_params_without_grad(cls, kw, kernels):
     """Two groups with different hyperparameters, float32/float64 mixed within each group,
     and a parameter without gradient in each (it must stay untouched and stateless)."""
     def build(impl):
-        g = torch.Generator().manual_seed(5)
-        a = [torch.randn(s, generator=g, dtype=torch.float64).to(dt).requires_grad_() for s, dt in
-             [((40, 3), torch.float32), ((9,), torch.float64), ((4,), torch.float32)]]  # fmt: skip
-        b = [torch.randn(s, generator=g, dtype=torch.float64).to(dt).requires_grad_() for s, dt in
-             [((6, 6), torch.float64), ((50,), torch.float32), ((3,), torch.float64)]]  # fmt: skip
+        a, b = two_mixed_groups()
         other = dict(lr=3e-3, betas=(0.8, 0.99), weight_decay=0.0 if cls is AGD else 0.2)
         opt = cls([{"params": a}, {"params": b, **other}], **kw, **IMPLS[impl])
         return opt, a, b

@@ -35,6 +35,7 @@ from test_fast_paths import (  # noqa: F401  (kernels, one_thread: fixtures)
     kernels,
     make_params,
     one_thread,
+    two_mixed_groups,
 )
 
 EVERY = 3  # curvature every 3 steps
@@ -174,11 +175,7 @@ def test_two_groups_mixed_dtypes_and_params_without_grad(cls, extra, kernels):
     kw_a, kw_b = TWO_GROUPS[cls]
 
     def build(impl):
-        g = torch.Generator().manual_seed(5)
-        a = [torch.randn(s, generator=g, dtype=torch.float64).to(dt).requires_grad_() for s, dt in
-             [((40, 3), torch.float32), ((9,), torch.float64), ((4,), torch.float32)]]  # fmt: skip
-        b = [torch.randn(s, generator=g, dtype=torch.float64).to(dt).requires_grad_() for s, dt in
-             [((6, 6), torch.float64), ((50,), torch.float32), ((3,), torch.float64)]]  # fmt: skip
+        a, b = two_mixed_groups()
         opt = cls([{"params": a, **kw_a}, {"params": b, **kw_b}], **extra, **IMPLS[impl])
         return opt, a, b
 

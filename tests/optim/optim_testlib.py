@@ -37,3 +37,20 @@ def mlp(seed: int, dtype=torch.float64) -> torch.nn.Module:
 def mlp_data(seed: int, dtype=torch.float64):
     g = torch.Generator().manual_seed(seed)
     return torch.randn(32, 6, generator=g, dtype=dtype), torch.randn(32, 3, generator=g, dtype=dtype)
+
+
+#: AGD option combinations checked against the references (NumPy re-statement, authors' class)
+AGD_CASES = [
+    dict(lr=1e-3),
+    dict(lr=3e-3, betas=(0.8, 0.99), delta=1e-3),
+    dict(lr=1e-3, delta=1e-1),  # mostly the SGD branch
+    dict(lr=1e-3, betas=(0.0, 0.999)),  # b1 = 0: s_t = g_t - g_{t-1}
+    dict(lr=1e-3, weight_decay=0.1),
+    dict(lr=1e-3, weight_decay=0.1, fixed_decay=True),
+    dict(lr=1e-3, weight_decay=0.1, weight_decouple=False),
+    dict(lr=1e-3, amsgrad=True),
+    dict(lr=1e-3, clip=0.5),
+    dict(lr=1e-3, win=True, weight_decay=0.01),
+    dict(lr=1e-3, win=True, weight_decay=0.01, win_z_init="zeros"),
+    dict(lr=1e-3, win=True, amsgrad=True, clip=1.0, weight_decay=0.05),
+]

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import precond.optim as po
-from optim_testlib import nonconvex_grad, run_precond
+from optim_testlib import AGD_CASES, nonconvex_grad, run_precond
 from reference_numpy import AdaBoundRef, AdaGradNormRef, AdamNotesRef, AGDRef, EMAMomentumRef
 
 STEPS = 200
@@ -23,22 +23,6 @@ def run_ref(refs, x0_groups, n_steps):
         xs = [ref.step(x, gi) for ref, x, gi in zip(refs, xs, gs)]
         history.append(np.concatenate(xs))
     return np.array(history)
-
-
-AGD_CASES = [
-    dict(lr=1e-3),
-    dict(lr=3e-3, betas=(0.8, 0.99), delta=1e-3),
-    dict(lr=1e-3, delta=1e-1),  # mostly the SGD branch
-    dict(lr=1e-3, betas=(0.0, 0.999)),  # b1 = 0: s_t = g_t - g_{t-1}
-    dict(lr=1e-3, weight_decay=0.1),
-    dict(lr=1e-3, weight_decay=0.1, fixed_decay=True),
-    dict(lr=1e-3, weight_decay=0.1, weight_decouple=False),
-    dict(lr=1e-3, amsgrad=True),
-    dict(lr=1e-3, clip=0.5),
-    dict(lr=1e-3, win=True, weight_decay=0.01),
-    dict(lr=1e-3, win=True, weight_decay=0.01, win_z_init="zeros"),
-    dict(lr=1e-3, win=True, amsgrad=True, clip=1.0, weight_decay=0.05),
-]
 
 
 @pytest.mark.parametrize("kw", AGD_CASES, ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()))
