@@ -119,16 +119,27 @@ def two_mixed_groups() -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     return a, b
 
 
-def assert_bf16_close(params, ref_params, what=""):
-    """bfloat16 results of two paths: all within 8 bf16 ulps of each tensor's scale, and at
-    least 90% of the elements equal (see test_bfloat16_close_to_loop for why)."""
-    equal = total = 0
-    for p, q in zip(params, ref_params):
-        assert p.dtype == torch.bfloat16
-        assert_close_scaled(p.detach(), q.detach(), 8 * 2.0**-8, what)
-        equal += int((p == q).sum())
-        total += p.numel()
-    assert equal >= 0.9 * total, f"{what}: only {equal}/{total} elements equal to the loop's"
+def assert_bf16_paths_close_to_loop(cls, kw, runner=None):
+    """bfloat16 params: foreach and fused keep every state tensor in bfloat16 (the scalar
+    counters and accumulators excepted) and end within 8 bf16 ulps of each tensor's scale of
+    the loop, with at least 90% of the elements equal (see test_bfloat16_close_to_loop).
+    ``runner`` drives the steps (default :func:`run`; the curvature tests' own feeds curvature)."""
+    run_ = runner or run
+    ref_params = make_params(torch.bfloat16)
+    run_(cls, kw, ref_params, **IMPLS["loop"])
+    for impl in ("foreach", "fused"):
+        params = make_params(torch.bfloat16)
+        opt = run_(cls, kw, params, **IMPLS[impl])
+        equal = total = 0
+        for p, q in zip(params, ref_params):
+            assert p.dtype == torch.bfloat16
+            for name, value in opt.state[p].items():
+                if name not in ("step", "sum", "curvature_step"):
+                    assert value.dtype == torch.bfloat16, (impl, name)
+            assert_close_scaled(p.detach(), q.detach(), 8 * 2.0**-8, impl)
+            equal += int((p == q).sum())
+            total += p.numel()
+        assert equal >= 0.9 * total, f"{impl}: only {equal}/{total} elements equal to the loop's"
 
 
 def assert_opts_close(opt, ref, params, ref_params, rtol):
@@ -218,14 +229,7 @@ def test_bfloat16_close_to_loop(cls, kw, kernels):
     kernel's and the loop's arithmetic (e.g. an FMA) flips a rounding by one bf16 ulp
     (2^-8 relative) now and then, and the states then evolve from different roundings. So
     most elements must be equal and all within 8 bf16 ulps of the tensor's scale."""
-    ref_params = make_params(torch.bfloat16)
-    ref = run(cls, kw, ref_params, **IMPLS["loop"])
-    for impl in ("foreach", "fused"):
-        params = make_params(torch.bfloat16)
-        opt = run(cls, kw, params, **IMPLS[impl])
-        for p in params:
-            assert opt.state[p]["exp_avg" if "exp_avg" in opt.state[p] else "square_avg"].dtype == torch.bfloat16
-        assert_bf16_close(params, ref_params, impl)
+    assert_bf16_paths_close_to_loop(cls, kw)
 
 
 @pytest.mark.parametrize("src,dst", [("fused", "loop"), ("loop", "fused"), ("foreach", "fused")])

@@ -29,7 +29,7 @@ from test_fast_paths import (  # noqa: F401  (kernels, one_thread: fixtures)
     GRAD_SCALES,
     IMPLS,
     STEPS,
-    assert_bf16_close,
+    assert_bf16_paths_close_to_loop,
     assert_close_scaled,
     assert_opts_close,
     kernels,
@@ -218,17 +218,7 @@ def test_bfloat16_close_to_loop(case, kernels):
     """bfloat16 storage, float32 math in every path (AdaGradNorm: the loop's own bf16 ops, the
     norm in double). Tolerance as in test_fast_paths: most elements equal, all within 8 bf16
     ulps of the tensor's scale."""
-    cls, kw = case
-    ref_params = make_params(torch.bfloat16)
-    ref = run(cls, kw, ref_params, **IMPLS["loop"])
-    for impl in ("foreach", "fused"):
-        params = make_params(torch.bfloat16)
-        opt = run(cls, kw, params, **IMPLS[impl])
-        for p in params:
-            for name, value in opt.state[p].items():
-                if name not in ("step", "sum", "curvature_step"):
-                    assert value.dtype == torch.bfloat16, name
-        assert_bf16_close(params, ref_params, impl)
+    assert_bf16_paths_close_to_loop(*case, runner=run)
 
 
 @pytest.mark.parametrize("src,dst", [("fused", "loop"), ("loop", "fused"), ("foreach", "fused"), ("fused", "foreach")])
