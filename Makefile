@@ -20,6 +20,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 	# torch; the package itself (transformers, dlrover, ...) is not installed
 	$(PY) -m pip download -q --no-deps --only-binary=:all: "atorch==0.2.5" -d $(VENV)/refs
 	$(PY) -c "import glob, zipfile; zipfile.ZipFile(sorted(glob.glob('$(VENV)/refs/atorch-*.whl'))[-1]).extract('atorch/optimizers/agd.py', '$(VENV)/refs')"
+	# build the fused C++ kernels now (about 20 s, once per machine and torch), so that no first
+	# optimizer step of `make demo` or `make test` waits for the compiler
+	$(PY) -m precond.optim.kernels._build
 	touch $@
 
 demo: install

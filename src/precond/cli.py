@@ -33,12 +33,21 @@ def _load(module: str):
         raise
 
 
+def summary(doc: str | None) -> str | None:
+    """A command's one-line help: the first sentence of its module docstring's first paragraph,
+    whole (a docstring's first line may stop mid-sentence)."""
+    para = " ".join((doc or "").strip().split("\n\n", 1)[0].split())
+    if not para:
+        return None
+    end = para.find(". ")
+    return para if end < 0 else para[: end + 1]
+
+
 def _add(sub: argparse._SubParsersAction, name: str, module: str) -> None:
     mod = _load(module)
     if mod is None:
         return
-    doc = (mod.__doc__ or "").strip().splitlines()
-    p = sub.add_parser(name, help=doc[0] if doc else None, description=(mod.__doc__ or "").strip() or None,
+    p = sub.add_parser(name, help=summary(mod.__doc__), description=(mod.__doc__ or "").strip() or None,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     mod.add_arguments(p)
     p.set_defaults(_main=mod.main)
@@ -52,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in COMMANDS.items():
         _add(sub, name, module)
-    bench = sub.add_parser("bench", help="benchmarks: optimizer step speed and memory, sweep vectorization")
+    bench = sub.add_parser("bench", help="Benchmarks: optimizer step speed and memory, sweep vectorization.")
     bench_sub = bench.add_subparsers(dest="bench_command", metavar="BENCH")
     for name, module in BENCH.items():
         _add(bench_sub, name, module)

@@ -1,6 +1,8 @@
-"""Run the demo: AGD against Adam and friends, first as a quick table on 2-D test functions,
-then as tuned sweeps (shipped specs: a quadratic and Rosenbrock, 5 seeds each, with 95%
-confidence intervals) written to a results store and an offline HTML report."""
+"""Run the demo: AGD against Adam and friends on 2-D test functions, then tuned sweeps and a report.
+
+First a quick table on 2-D test functions, then tuned sweeps (shipped specs: a quadratic and
+Rosenbrock, 5 seeds each, with 95% confidence intervals) written to a results store and an
+offline HTML report."""
 
 from __future__ import annotations
 

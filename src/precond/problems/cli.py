@@ -13,7 +13,7 @@ import sys
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="problems_command", metavar="SUBCOMMAND")
-    p = sub.add_parser("list", help="list the registered problems (name, kind, size, source)")
+    p = sub.add_parser("list", help="List the registered problems (name, kind, size, source).")
     p.add_argument("--json", action="store_true", help="print a JSON list of objects instead of a table")
 
 

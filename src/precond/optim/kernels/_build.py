@@ -2,8 +2,9 @@
 
 The extension is compiled by :func:`torch.utils.cpp_extension.load` the first time a fused
 step (or the fast non-finite check) needs it, into a cache directory, and loaded from there
-afterwards (a no-op ``ninja`` run, well under a second). Nothing is compiled at
-``pip install``.
+afterwards (a no-op ``ninja`` run, well under a second). ``make install`` builds them
+ahead (``python -m precond.optim.kernels._build``), so neither ``make demo`` nor ``make test``
+waits at a first step; a first use that must build prints one line to stderr saying so.
 
 * cache: ``$TORCH_EXTENSIONS_DIR/precond/<tag>`` if that variable is set, else
   ``~/.cache/precond/<tag>`` (``$XDG_CACHE_HOME`` honoured); ``<tag>`` names the Python and
@@ -94,6 +95,14 @@ def _ensure_ninja_on_path() -> None:
         os.environ["PATH"] = os.pathsep.join(missing + parts)
 
 
+def needs_build(library: Path) -> bool:
+    """Whether ``library`` is missing or older than the kernel source (a build will run)."""
+    try:
+        return library.stat().st_mtime < SOURCE.stat().st_mtime
+    except FileNotFoundError:
+        return True
+
+
 def _build() -> Any:
     from torch.utils import cpp_extension
 
@@ -101,6 +110,12 @@ def _build() -> Any:
     name, cflags, ldflags = build_flags()
     build_dir = cache_dir() / name
     build_dir.mkdir(parents=True, exist_ok=True)
+    if needs_build(build_dir / f"{name}.so"):
+        print(
+            f"precond: building the fused C++ kernels for this machine (once, about 20 s; cached in {build_dir})",
+            file=sys.stderr,
+            flush=True,
+        )
     cpp_extension.load(
         name=name,
         sources=[str(SOURCE)],
@@ -158,3 +173,9 @@ def status() -> dict[str, Any]:
         "name": name,
         "cflags": cflags,
     }
+
+
+if __name__ == "__main__":  # ``make install``: build ahead of the first step; never fails the install
+    ops = load()
+    where = status()
+    print(f"precond kernels: {'ready' if ops is not None else 'unavailable (' + str(where['error']) + ')'} in {where['cache_dir']}")
