@@ -56,6 +56,8 @@ def test_report_files_and_links(report):
         assert (html.parent / "fig" / f"{name}.svg").is_file()
     assert all((html.parent / s).is_file() for s in srcs)
     assert "http://" not in text and "https://" not in text  # opens offline
+    # the performance profile names its solvers and problems, and tabulates every ratio
+    assert "profile of AGD, Adam over 2 problems (quad, rosen)" in text and "<th>problem</th><th>AGD</th><th>Adam</th>" in text
     md = (html.parent / "report.md").read_text()
     assert "| optimizer |" in md and "](fig/rosen-trajectories.png)" in md
     assert (d / "runs.csv").read_text().count("\n") == 25

@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from precond.experiments.tuning import t_interval, tune
+from precond.experiments.stats import t_interval
+from precond.experiments.tuning import tune
 
 
 def _run(label, lr, seed, val, test, status="done", extra=None):
@@ -35,10 +36,15 @@ def test_choice_edge_and_ci():
     a, b = res["A"], res["B"]
     assert a.hyperparameters == {"lr": 1e-2} and a.edge == [] and a.n_seeds == 5 and a.n_diverged == 0
     assert a.val_mean == pytest.approx(0.22)
-    m = sum(tests_mid) / 5
-    s = math.sqrt(sum((t - m) ** 2 for t in tests_mid) / 4)
+    assert a.test_mean == pytest.approx(sum(tests_mid) / 5)
+    # a loss (all values >= 0): geometric mean, t-interval of the logs back-transformed
+    logs = [math.log(t) for t in tests_mid]
+    m = sum(logs) / 5
+    s = math.sqrt(sum((t - m) ** 2 for t in logs) / 4)
     h = 2.7764451051977987 * s / math.sqrt(5)
-    assert a.test_mean == pytest.approx(m) and a.ci_low == pytest.approx(m - h) and a.ci_high == pytest.approx(m + h)
+    assert a.ci_method == "log-t" and a.estimate == pytest.approx(math.exp(m), rel=1e-12)
+    assert a.ci_low == pytest.approx(math.exp(m - h), rel=1e-12) and a.ci_high == pytest.approx(math.exp(m + h), rel=1e-12)
+    assert (a.rank, b.rank) == ("1", "2")
     assert b.hyperparameters == {"lr": 1e-2} and b.edge == ["lr=0.01 is the largest value of its grid"]
     assert b.test_mean == pytest.approx(3.0)
     assert b.warnings == []

@@ -1,7 +1,8 @@
 """Figures of a results store (matplotlib, Agg backend; every figure as PNG and SVG).
 
-* :func:`metric_curves` - a metric over steps for each optimizer's tuned setting: mean over
-  seeds with a 95% Student-t band;
+* :func:`metric_curves` - a metric over steps for each optimizer's tuned setting: the
+  estimate over seeds with a 95% band, by the tables' method (:mod:`precond.experiments.stats`:
+  geometric mean and log-t band for losses, mean and bootstrap band otherwise);
 * :func:`trajectories` - iterates of 2-D problems over the objective's contour plot;
 * :func:`adaptive_fraction` - AGD's fraction of coordinates on the adaptive branch over time
   (the paper's section 4.5);
@@ -10,7 +11,10 @@
 * :func:`lr_sensitivity` - the validation metric against the learning rate, the other
   hyperparameters at their tuned values;
 * :func:`performance_profile` - Dolan & More (2002) performance profiles across problems:
-  ``rho_s(tau) = |{p : r_{p,s} <= tau}| / |P|`` with ``r_{p,s} = c_{p,s} / min_s c_{p,s}``.
+  ``rho_s(tau) = |{p : r_{p,s} <= tau}| / |P|`` with ``r_{p,s} = c_{p,s} / min_s c_{p,s}``
+  (a solver that failed or did not run on ``p`` has ``r_{p,s} = inf``); drawn for at least 2
+  problems and 2 solvers, the legend naming the problems a solver did not run on;
+  :func:`profile_table` gives every ``r_{p,s}``.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .tuning import TunedResult, t_interval  # noqa: E402
+from . import stats  # noqa: E402
+from .tuning import TunedResult  # noqa: E402
 
 
 def save(fig: Any, base: Path) -> Path:
@@ -43,47 +48,47 @@ def _chosen(runs: list[dict[str, Any]], res: TunedResult) -> list[dict[str, Any]
     return [r for r in runs if r["label"] == res.label and json.dumps(r["hyperparameters"], sort_keys=True) == hid]
 
 
-def _band(series: list[list[float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _estimates(groups: list[list[float]], method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Estimate, low and high of each group of values by ``method`` (a missing bound: the estimate)."""
+    ivs = [stats.interval(g, method) for g in groups]
+    est = np.array([iv.estimate for iv in ivs])
+    lo = np.array([iv.estimate if math.isnan(iv.low) else iv.low for iv in ivs])
+    hi = np.array([iv.estimate if math.isnan(iv.high) else iv.high for iv in ivs])
+    return est, lo, hi
+
+
+def _band(series: list[list[float]], method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = min(len(s) for s in series)
     a = np.array([s[:n] for s in series], dtype=float)
-    mean, lo, hi = [], [], []
-    for j in range(n):
-        col = [v for v in a[:, j] if math.isfinite(v)]
-        m, low, high = t_interval(col) if col else (math.nan, math.nan, math.nan)
-        mean.append(m)
-        lo.append(m if math.isnan(low) else low)
-        hi.append(m if math.isnan(high) else high)
-    return np.array(mean), np.array(lo), np.array(hi)
+    return _estimates([list(a[:, j]) for j in range(n)], method)
 
 
-def metric_curves(runs: list[dict[str, Any]], tuned: list[TunedResult], metric: str, base: Path, *, title: str = "") -> Path | None:
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    drawn = False
-    positive = True
-    bands = []
+def _method(groups: list[list[float]], higher_is_better: bool) -> str:
+    return stats.choose_method([v for g in groups for v in g], higher_is_better=higher_is_better)
+
+
+def metric_curves(runs: list[dict[str, Any]], tuned: list[TunedResult], metric: str, base: Path, *, title: str = "",
+                  higher_is_better: bool = False) -> Path | None:  # fmt: skip
+    curves = []
     for res in tuned:
         rs = [r for r in _chosen(runs, res) if r["status"] == "done" and metric in r["history"]]
-        if not rs:
-            continue
-        steps = rs[0]["history"]["step"][: min(len(r["history"][metric]) for r in rs)]
-        mean, lo, hi = _band([[float(v) for v in r["history"][metric]] for r in rs])
-        n = min(len(steps), len(mean))
-        line = ax.plot(steps[:n], mean[:n], label=f"{res.label} (n={len(rs)})")[0]
-        bands.append((steps[:n], mean[:n], lo[:n], hi[:n], line.get_color()))
-        positive &= bool(np.all(mean[np.isfinite(mean)] > 0))
-        drawn = True
-    if not drawn:
-        plt.close(fig)
+        if rs:
+            steps = rs[0]["history"]["step"][: min(len(r["history"][metric]) for r in rs)]
+            curves.append((res.label, steps, [[float(v) for v in r["history"][metric]] for r in rs]))
+    if not curves:
         return None
-    for st, mean, lo, hi, color in bands:
-        if positive:  # on a log axis a lower bound <= 0 is drawn at mean/10
-            lo = np.where(lo > 0, lo, mean / 10)
-        ax.fill_between(st, lo, hi, color=color, alpha=0.2, linewidth=0)
-    if positive:
+    method = _method([s for _, _, series in curves for s in series], higher_is_better)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for label, steps, series in curves:
+        mean, lo, hi = _band(series, method)
+        n = min(len(steps), len(mean))
+        line = ax.plot(steps[:n], mean[:n], label=f"{label} (n={len(series)})")[0]
+        ax.fill_between(steps[:n], lo[:n], hi[:n], color=line.get_color(), alpha=0.2, linewidth=0)
+    if method == "log-t":  # geometric means and their bounds are > 0
         ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel(metric)
-    ax.set_title(title or f"{metric}: tuned setting, mean and 95% CI over seeds")
+    ax.set_title(title or f"{metric}: tuned setting, {stats.ESTIMATE_NAME[method]} and 95% CI over seeds ({method})")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return save(fig, base)
@@ -142,7 +147,7 @@ def adaptive_fraction(runs: list[dict[str, Any]], tuned: list[TunedResult], base
         if not rs:
             continue
         steps = [s for s in rs[0]["history"]["step"] if s > 0]
-        mean, lo, hi = _band([[float(v) for v in r["history"]["adaptive_fraction"]] for r in rs])
+        mean, lo, hi = _band([[float(v) for v in r["history"]["adaptive_fraction"]] for r in rs], "bootstrap")
         n = min(len(steps), len(mean))
         line = ax.plot(steps[:n], mean[:n], label=res.label)[0]
         ax.fill_between(steps[:n], lo[:n], hi[:n], color=line.get_color(), alpha=0.2, linewidth=0)
@@ -153,7 +158,7 @@ def adaptive_fraction(runs: list[dict[str, Any]], tuned: list[TunedResult], base
     ax.set_ylim(-0.05, 1.05)
     ax.set_xlabel("step")
     ax.set_ylabel("fraction of coordinates adaptive")
-    ax.set_title("AGD: coordinates with sqrt(b_hat) > delta (adaptive branch)")
+    ax.set_title("AGD: coordinates with sqrt(b_hat) > delta (adaptive branch; mean, 95% bootstrap CI)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return save(fig, base)
@@ -187,9 +192,7 @@ def diagnostic_histograms(runs: list[dict[str, Any]], tuned: list[TunedResult], 
 
 
 def lr_sensitivity(runs: list[dict[str, Any]], tuned: list[TunedResult], metric: str, base: Path, *, higher_is_better: bool) -> Path | None:
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    drawn = False
-    positive = True
+    lines = []  # (label, lrs, values per lr, lrs with a diverged seed)
     for res in tuned:
         if "lr" not in res.hyperparameters:
             continue
@@ -207,63 +210,82 @@ def lr_sensitivity(runs: list[dict[str, Any]], tuned: list[TunedResult], metric:
                 continue
             pts.setdefault(lr, []).append(float(v))
         lrs = sorted(lr for lr in pts if lr not in div)
-        if not lrs:
-            continue
-        stats = [t_interval(pts[lr]) for lr in lrs]
-        mean = np.array([s[0] for s in stats])
-        lo = np.array([s[0] if math.isnan(s[1]) else s[1] for s in stats])
-        hi = np.array([s[0] if math.isnan(s[2]) else s[2] for s in stats])
-        line = ax.plot(lrs, mean, "o-", label=res.label)[0]
-        if np.all(mean > 0):
-            lo = np.where(lo > 0, lo, mean / 10)
+        if lrs:
+            lines.append((res.label, lrs, [pts[lr] for lr in lrs], div))
+    if not lines:
+        return None
+    method = _method([g for _, _, groups, _ in lines for g in groups], higher_is_better)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for label, lrs, groups, div in lines:
+        mean, lo, hi = _estimates(groups, method)
+        line = ax.plot(lrs, mean, "o-", label=label)[0]
         ax.fill_between(lrs, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
         if div:
-            top = np.nanmax(mean)
-            ax.plot(sorted(div), [top] * len(div), "x", color=line.get_color(), ms=8)
-        positive &= bool(np.all(mean > 0))
-        drawn = True
-    if not drawn:
-        plt.close(fig)
-        return None
+            ax.plot(sorted(div), [np.nanmax(mean)] * len(div), "x", color=line.get_color(), ms=8)
     ax.set_xscale("log")
-    if positive:
+    if method == "log-t":
         ax.set_yscale("log")
     ax.set_xlabel("learning rate")
     ax.set_ylabel(f"final {metric}")
-    ax.set_title(f"lr sensitivity (mean, 95% CI over seeds; x: a seed diverged){' - higher is better' if higher_is_better else ''}")
+    ax.set_title(f"lr sensitivity ({stats.ESTIMATE_NAME[method]}, 95% CI over seeds ({method}); x: a seed diverged)"
+                 f"{' - higher is better' if higher_is_better else ''}")  # fmt: skip
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
     return save(fig, base)
 
 
-def performance_profile(costs: dict[str, dict[str, float]], base: Path, *, what: str = "tuned test metric") -> Path | None:
-    """Dolan-More profiles. ``costs[problem][solver]``: lower is better, > 0; ``inf``/``nan`` = failed."""
+def profile_ratios(costs: dict[str, dict[str, float]]) -> tuple[list[str], list[str], dict[str, list[float | None]]]:
+    """``(problems, solvers, ratios)``: ``ratios[s][i] = r_{p_i,s} = c_{p_i,s} / min_s c_{p_i,s}``;
+    ``inf`` where ``s`` failed on ``p_i`` (cost ``inf``/``nan``) or no solver succeeded there,
+    ``None`` where ``s`` did not run on ``p_i``. ``costs[problem][solver]``: lower is better, > 0."""
     problems = [p for p, c in costs.items() if c]
     solvers = sorted({s for c in costs.values() for s in c})
-    if len(problems) < 1 or len(solvers) < 2:
-        return None
-    ratios = {s: [] for s in solvers}
+    ratios: dict[str, list[float | None]] = {s: [] for s in solvers}
     for p in problems:
-        c = {s: costs[p].get(s, math.inf) for s in solvers}
-        c = {s: (v if v is not None and math.isfinite(v) else math.inf) for s, v in c.items()}
+        c = {s: (v if v is not None and math.isfinite(v) else math.inf) for s, v in costs[p].items()}
         best = min(c.values())
         for s in solvers:
-            if not math.isfinite(best) or not math.isfinite(c[s]):
+            if s not in c:
+                ratios[s].append(None)
+            elif not math.isfinite(best) or not math.isfinite(c[s]):
                 ratios[s].append(math.inf)
             else:
                 ratios[s].append(c[s] / best if best > 0 else (1.0 if c[s] == best else math.inf))
-    finite = [r for rs in ratios.values() for r in rs if math.isfinite(r)]
+    return problems, solvers, ratios
+
+
+def profile_table(costs: dict[str, dict[str, float]]) -> list[list[str]]:
+    """Rows (header first): one per problem, the ratio ``r_{p,s}`` of every solver, ``failed`` or ``not run``."""
+    problems, solvers, ratios = profile_ratios(costs)
+    rows = [["problem", *solvers]]
+    for i, p in enumerate(problems):
+        cells = [ratios[s][i] for s in solvers]
+        rows.append([p, *("not run" if r is None else "failed" if math.isinf(r) else f"{r:.3g}" for r in cells)])
+    return rows
+
+
+def performance_profile(costs: dict[str, dict[str, float]], base: Path, *, what: str = "tuned test metric") -> Path | None:
+    """Dolan-More profiles, drawn for at least 2 problems and 2 solvers (else ``None``): a profile
+    over one problem is only its ranking. A solver that did not run on a problem counts as
+    failing there, and its legend entry names those problems."""
+    problems, solvers, ratios = profile_ratios(costs)
+    if len(problems) < 2 or len(solvers) < 2:
+        return None
+    finite = [r for rs in ratios.values() for r in rs if r is not None and math.isfinite(r)]
     tmax = max(2.0, max(finite) * 1.5 if finite else 2.0)
     taus = np.logspace(0, np.log10(tmax), 200)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for s in solvers:
-        r = np.array(ratios[s])
-        ax.step(taus, [(r <= t).mean() for t in taus], where="post", label=s)
+        r = np.array([math.inf if v is None else v for v in ratios[s]])
+        missing = [p for p, v in zip(problems, ratios[s]) if v is None]
+        label = s + (f" (not run on {', '.join(missing)})" if missing else "")
+        ax.step(taus, [(r <= t).mean() for t in taus], where="post", label=label)
     ax.set_xscale("log")
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("tau (ratio to the best optimizer)")
     ax.set_ylabel("fraction of problems")
-    ax.set_title(f"performance profile over {len(problems)} problem(s) ({what})")
+    names = ", ".join(problems) if len(problems) <= 6 else "see the table of ratios"
+    ax.set_title(f"performance profile over {len(problems)} problems ({what}):\n{names}", fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
     return save(fig, base)

@@ -13,7 +13,7 @@ from typing import Any
 from . import plots
 from .spec import resolve_problem
 from .store import Store
-from .tuning import TunedResult, table, tune_store
+from .tuning import TunedResult, table, table_note, tune_store
 
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -53,9 +53,10 @@ def experiment_figures(store: Store, exp: dict[str, Any], tuned: list[TunedResul
             figs.append((p, caption))
 
     add(plots.metric_curves(runs, tuned, "train_loss", figdir / f"{slug}-train_loss"),
-        "training loss of each optimizer's tuned setting (mean, 95% CI over seeds)")
+        "training loss of each optimizer's tuned setting (estimate and 95% CI over seeds, the title names the method)")
     if meta["val_metric"] != "train_loss":
-        add(plots.metric_curves(runs, tuned, meta["val_metric"], figdir / f"{slug}-{_slug(meta['val_metric'])}"),
+        add(plots.metric_curves(runs, tuned, meta["val_metric"], figdir / f"{slug}-{_slug(meta['val_metric'])}",
+                                higher_is_better=meta["higher_is_better"]),
             f"{meta['val_metric']} (the tuning metric) of the tuned settings")
     add(plots.lr_sensitivity(runs, tuned, meta["val_metric"], figdir / f"{slug}-lr_sensitivity", higher_is_better=meta["higher_is_better"]),
         f"final {meta['val_metric']} against the learning rate, other hyperparameters at their tuned values")
@@ -87,7 +88,9 @@ def build_report(store_path: str | Path, outdir: str | Path) -> Path:
              "<h1>precond experiments report</h1>",
              f"<p class='small'>store: {html.escape(str(Path(store_path).resolve()))}; {len(exps)} experiment(s). "
              "Protocol: per optimizer, the hyperparameters with the best validation metric (mean over seeds, a diverged "
-             "seed counts as the worst) are chosen; their test metric is reported as mean and 95% Student-t CI.</p>"]  # fmt: skip
+             "seed counts as the worst) are chosen; their test metric is reported with a 95% interval over seeds whose "
+             "method each table names (losses: geometric mean and Student-t interval of the logarithm; otherwise: mean and "
+             "bootstrap interval); a tie at the floating-point floor or within a relative 1e-6 is ranked as a tie.</p>"]  # fmt: skip
         md = ["# precond experiments report", "", f"store: `{store_path}`; {len(exps)} experiment(s).", ""]
         costs: dict[str, dict[str, float]] = {}
         for exp in exps:
@@ -109,10 +112,11 @@ def build_report(store_path: str | Path, outdir: str | Path) -> Path:
             md += [re.sub("</?b>", "**", info), ""]
             if tuned:
                 rows = table(tuned, meta["test_metric"])
-                h.append(_html_table(rows))
-                md += [_md_table(rows), ""]
+                note = table_note(tuned)
+                h.append(_html_table(rows) + f"<p class='small'>{html.escape(note)}</p>")
+                md += [_md_table(rows), "", note, ""]
                 for t in tuned:
-                    costs.setdefault(name, {})[t.label] = plots.profile_costs(t.test_mean if t.n_diverged < t.n_seeds else math.inf, meta["higher_is_better"])
+                    costs.setdefault(name, {})[t.label] = plots.profile_costs(t.estimate if t.n_diverged < t.n_seeds else math.inf, meta["higher_is_better"])
             figs = experiment_figures(store, exp, tuned, figdir)
             for p, cap in figs:
                 rel = p.relative_to(outdir).as_posix()
@@ -123,12 +127,24 @@ def build_report(store_path: str | Path, outdir: str | Path) -> Path:
                          html.escape("\n\n".join(f["error"].strip().splitlines()[-1] for f in open_fails[:20])) + "</pre>")  # fmt: skip
             h.append(f"<details><summary>spec and environment</summary><pre>{html.escape(desc)}</pre><pre>{html.escape(chr(10).join(sorted(envs)))}</pre></details>")
             md += ["<details><summary>spec</summary>", "", "```toml", desc.strip(), "```", "</details>", ""]
+        h.append("<h2>Across problems</h2>")
+        md += ["## Across problems", ""]
         prof = plots.performance_profile(costs, figdir / "performance_profile")
         if prof is not None:
             rel = prof.relative_to(outdir).as_posix()
-            cap = "Dolan-More performance profile over the experiments (cost: tuned test metric; 1 - accuracy where higher is better)"
-            h.append(f"<h2>Across problems</h2><figure><img src='{rel}' alt='{cap}'><figcaption>{cap}</figcaption></figure>")
-            md += ["## Across problems", "", f"![{cap}]({rel})", ""]
+            ratios = plots.profile_table(costs)
+            cap = (f"Dolan-More performance profile of {', '.join(ratios[0][1:])} over {len(ratios) - 1} problems "
+                   f"({', '.join(r[0] for r in ratios[1:])}); cost: the tuned test estimate (1 - accuracy where higher is "
+                   "better); the table gives each ratio to the best on its problem")  # fmt: skip
+            h.append(f"<figure><img src='{rel}' alt='{html.escape(cap)}'><figcaption>{html.escape(cap)}</figcaption></figure>")
+            h.append(_html_table(ratios))
+            md += [f"![{cap}]({rel})", "", _md_table(ratios), ""]
+        else:
+            why = (f"No performance profile: it compares optimizers across problems, and this store has "
+                   f"{len(costs)} experiment(s) with tuned results ({', '.join(costs) or 'none'}) and "
+                   f"{len({s for c in costs.values() for s in c})} optimizer(s); it needs at least 2 of each.")  # fmt: skip
+            h.append(f"<p class='small'>{html.escape(why)}</p>")
+            md += [why, ""]
         h.append("</body></html>")
         (outdir / "index.html").write_text("\n".join(h))
         (outdir / "report.md").write_text("\n".join(md))

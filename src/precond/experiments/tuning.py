@@ -7,11 +7,16 @@ Per optimizer:
    the worst value (``+inf`` for losses, ``-inf`` when ``higher_is_better``), so a setting
    with any diverged seed loses to every setting without;
 2. the best setting is chosen (ties: the first in grid order);
-3. its test metric (``test_metric``) is reported as the mean over seeds with a 95%
-   Student-t confidence interval, ``mean ± t_{0.975, n-1} · s / sqrt(n)`` with ``s`` the
-   sample standard deviation (``ddof=1``); fewer than 5 seeds gives a warning;
+3. its test metric (``test_metric``) over the seeds is reported with a 95% interval by one
+   method for every optimizer of the experiment (:mod:`precond.experiments.stats`): for a
+   lower-is-better metric whose values are all ``>= 0`` (losses) the geometric mean and the
+   Student-t interval of ``log(value)`` back-transformed (values below the floating-point
+   floor, the run dtype's machine epsilon, count as the floor), otherwise the mean and an
+   expanded percentile bootstrap; fewer than 5 seeds gives a warning;
 4. a chosen value at the edge of its grid (the smallest or largest value tried, for a
-   hyperparameter with at least 2 numeric values) is flagged: the optimum may lie outside.
+   hyperparameter with at least 2 numeric values) is flagged: the optimum may lie outside;
+5. the optimizers are ranked by the estimate (fewer diverged seeds first); estimates within a
+   relative 1e-6, or both at the floor, are tied (``"2="``), not ranked.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import math
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
+
+from . import stats
 
 MIN_SEEDS = 5
 
@@ -39,25 +46,17 @@ class TunedResult:
     settings_tried: int
     edge: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: the reported estimate (geometric mean or mean, per ``ci_method``); ``ci_low``/``ci_high`` bound it
+    estimate: float = math.nan
+    ci_method: str = ""
+    #: competition rank among the experiment's optimizers, ``"2="`` when tied
+    rank: str = ""
+    #: the floating-point floor of the metric (``"log-t"`` only): values at or below it are zero
+    floor: float | None = None
 
     @property
     def half_width(self) -> float:
         return (self.ci_high - self.ci_low) / 2
-
-
-def t_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float, float]:
-    """``(mean, low, high)``: the Student-t confidence interval of the mean (``nan`` bounds for n < 2)."""
-    from scipy import stats
-
-    n = len(values)
-    if n == 0:
-        return math.nan, math.nan, math.nan
-    mean = statistics.fmean(values)
-    if n < 2:
-        return mean, math.nan, math.nan
-    s = statistics.stdev(values)
-    h = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * s / math.sqrt(n)
-    return mean, mean - h, mean + h
 
 
 def _num(x: Any) -> float:
@@ -85,6 +84,7 @@ def tune(runs: list[dict[str, Any]], *, val_metric: str, test_metric: str, highe
         if hid not in order[r["label"]]:
             order[r["label"]].append(hid)
     results = []
+    all_tests: list[list[float]] = []  # the chosen setting's finite test values, per result
     for label, settings in by_label.items():
         scored = []
         for hid in order[label]:
@@ -101,7 +101,8 @@ def tune(runs: list[dict[str, Any]], *, val_metric: str, test_metric: str, highe
         tests = [_num(r["final_metrics"].get(test_metric)) for r in chosen if r["status"] == "done"]
         tests = [t for t in tests if math.isfinite(t)]
         n_div = sum(r["status"] != "done" for r in chosen)
-        mean, lo, hi = t_interval(tests)
+        mean = statistics.fmean(tests) if tests else math.nan
+        all_tests.append(tests)
         hp = json.loads(best_hid)
         warnings = []
         if len(chosen) < MIN_SEEDS:
@@ -123,10 +124,30 @@ def tune(runs: list[dict[str, Any]], *, val_metric: str, test_metric: str, highe
                     edge.append(f"{name}={value:g} is the largest value of its grid")
         results.append(TunedResult(
             label=label, optimizer=chosen[0]["optimizer"], hyperparameters=hp, val_mean=best_mean,
-            test_mean=mean, ci_low=lo, ci_high=hi, n_seeds=len(chosen), n_diverged=n_div,
+            test_mean=mean, ci_low=math.nan, ci_high=math.nan, n_seeds=len(chosen), n_diverged=n_div,
             settings_tried=len(scored), edge=edge, warnings=warnings,
         ))  # fmt: skip
+    _intervals_and_ranks(results, all_tests, higher_is_better=higher_is_better, floor=_floor(runs))
     return results
+
+
+def _floor(runs: list[dict[str, Any]]) -> float:
+    """The floating-point floor of a metric of these runs: the machine epsilon of their dtype."""
+    dtypes = {(r.get("config") or {}).get("dtype", "float64") for r in runs}
+    return max(stats.DTYPE_FLOOR.get(d, stats.DTYPE_FLOOR["float64"]) for d in dtypes or {"float64"})
+
+
+def _intervals_and_ranks(results: list[TunedResult], tests: list[list[float]], *, higher_is_better: bool,
+                         floor: float) -> None:  # fmt: skip
+    """One interval method for the whole experiment (comparable rows), then the ranks with ties."""
+    method = stats.choose_method([t for ts in tests for t in ts], higher_is_better=higher_is_better)
+    floor_or_none = floor if method == "log-t" else None
+    for r, ts in zip(results, tests):
+        iv = stats.interval(ts, method, floor=floor)
+        r.estimate, r.ci_low, r.ci_high, r.ci_method, r.floor = iv.estimate, iv.low, iv.high, method, floor_or_none
+    keys = [(r.n_diverged, r.estimate) for r in results]
+    for r, rank in zip(results, stats.ranks(keys, higher_is_better=higher_is_better, floor=floor_or_none)):
+        r.rank = rank
 
 
 def tune_store(store: Any, experiment: str) -> list[TunedResult]:
@@ -153,13 +174,28 @@ def _fmt(v: Any) -> str:
 
 
 def table(results: list[TunedResult], test_metric: str) -> list[list[str]]:
-    """Rows for a text/Markdown table: header first."""
-    rows = [["optimizer", "chosen hyperparameters", f"{test_metric} (mean)", "95% CI", "seeds", "diverged", "notes"]]
+    """Rows for a text/Markdown table: header first. The headers name the estimate and the
+    interval method (``"log-t"`` or ``"bootstrap"``, see :mod:`precond.experiments.stats`)."""
+    methods = "/".join(sorted({r.ci_method for r in results if r.ci_method})) or "n/a"
+    estimate = "/".join(stats.ESTIMATE_NAME.get(m, m) for m in methods.split("/"))
+    rows = [["optimizer", "chosen hyperparameters", f"{test_metric} ({estimate})", f"95% CI ({methods})", "rank", "seeds",
+             "diverged", "notes"]]  # fmt: skip
     for r in results:
-        ci = "n/a" if math.isnan(r.ci_low) else f"[{r.ci_low:.4g}, {r.ci_high:.4g}]"
+        ci = "n/a" if math.isnan(r.ci_low) else f"[{stats.fmt_value(r.ci_low, r.floor)}, {stats.fmt_value(r.ci_high, r.floor)}]"
         notes = "; ".join(["edge: " + e for e in r.edge] + r.warnings)
-        rows.append([r.label, format_hp(r.hyperparameters), f"{r.test_mean:.4g}", ci, str(r.n_seeds), str(r.n_diverged), notes])
+        rows.append([r.label, format_hp(r.hyperparameters), stats.fmt_value(r.estimate, r.floor), ci, r.rank, str(r.n_seeds),
+                     str(r.n_diverged), notes])  # fmt: skip
     return rows
+
+
+def table_note(results: list[TunedResult]) -> str:
+    """One sentence under a table: what the estimate and the interval are, and what a tie is."""
+    methods = sorted({r.ci_method for r in results if r.ci_method})
+    floors = {r.floor for r in results if r.floor is not None}
+    parts = [stats.METHOD_DESCRIPTION[m] for m in methods]
+    tie = f"rank: by the estimate, fewer diverged seeds first; '=' is a tie (within relative {stats.RTOL:g}"
+    tie += f", or both <= {max(floors):.2g}, the floating-point floor)" if floors else ")"
+    return "; ".join(parts + [tie]) + "."
 
 
 def render_text(rows: list[list[str]]) -> str:
