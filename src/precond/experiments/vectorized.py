@@ -3,11 +3,13 @@
 precond's update rules are elementwise, so ``C`` independent runs of a problem that is a
 function of one flat vector (``problem.value(x)`` over ``(..., d)``) can be stacked as the
 rows of one ``(C, d)`` parameter: one ``value`` call, one ``backward`` and one optimizer
-step advance all of them. Rows differ in their seed (initial point) and learning rate;
-the group's ``lr`` is a ``(C, 1)`` tensor, which the optimizer hands to its functional
-rule's loop path as it is (:func:`precond.optim._base.group_lr`,
-:func:`precond.optim.functional._common.add_scaled_`). Runs whose other
-hyperparameters differ go to different groups.
+step advance all of them. Rows differ in their seed (initial point) and learning rate.
+Which optimizers can run so is a capability of the class (``cls.batchable``: the
+elementwise rules), and the optimizer is made by its own constructor for batches,
+``cls.batched(X, lrs, **hyperparameters)``, which validates every row's lr and hands the
+rule's loop path one lr per row (:meth:`precond.optim.PrecondOptimizer.batched`,
+:func:`precond.optim._base.group_lr`). Runs whose other hyperparameters differ go to
+different groups.
 
 Each row's record equals what :func:`precond.experiments.runner.run_one` gives for the
 same config (tested to tight tolerance): the same divergence rule per row (loss NaN, inf
@@ -24,15 +26,27 @@ from typing import Any
 
 import torch
 
+from precond.optim import available
+
 from .runner import DTYPES, _metrics_of
 from .spec import RunConfig, canonical_json, resolve_problem, vectorizable
 
-#: optimizers whose rule is elementwise and accepts a (C, 1) tensor lr on its loop path
-ELEMENTWISE = {"sgd", "adam", "adamw", "agd", "adagrad", "rmsprop", "adabound"}
+def batchable(name: str) -> bool:
+    """Whether the optimizer called ``name`` can run a batch of configs (its class's ``batchable``)."""
+    from precond.optim import get_optimizer
+
+    try:
+        return bool(getattr(get_optimizer(name), "batchable", False))
+    except KeyError:
+        return False
+
+
+#: lower-case names of the batchable optimizers (derived from the classes, for the sweep planner)
+ELEMENTWISE = frozenset(name for name, cls in available().items() if cls.batchable)
 
 
 def can_vectorize(cfg: RunConfig, problem: Any | None = None) -> bool:
-    if cfg.optimizer.lower() not in ELEMENTWISE or cfg.diagnostics:
+    if not batchable(cfg.optimizer) or cfg.diagnostics:
         return False
     if problem is None:
         try:
@@ -74,15 +88,10 @@ def run_group(cfgs: list[RunConfig]) -> list[dict[str, Any]]:
     ):
         raise ValueError(f"{type(problem).__name__}: initial_point(seed) is not the flattened model(seed); cannot vectorize")
     cls = get_optimizer(c0.optimizer)
-    hp = dict(c0.hyperparameters)
-    lrs = [float(c.hyperparameters.get("lr", inspect.signature(cls.__init__).parameters["lr"].default)) for c in cfgs]
-    hp["lr"] = lrs[0]
-    opt = cls([X], **hp, foreach=False, fused=False) if _accepts_impl(cls) else cls([X], **hp)
-    # one lr per row (precond.optim._base.group_lr): the reference loop broadcasts it
-    lr = torch.tensor(lrs, dtype=torch.float64).reshape(C, 1)
-    opt.param_groups[0]["lr"] = lr
-    if "base_lr" in opt.param_groups[0]:  # AdaBound's bounds scale with lr / base_lr
-        opt.param_groups[0]["base_lr"] = lr
+    default_lr = inspect.signature(cls.__init__).parameters["lr"].default
+    lrs = [float(c.hyperparameters.get("lr", default_lr)) for c in cfgs]
+    hp = {k: v for k, v in c0.hyperparameters.items() if k != "lr"}
+    opt = cls.batched(X, lrs, **hp)  # one lr per row, each validated; the reference loop
     active = torch.ones(C, dtype=torch.bool)
     diverged_step = [None] * C
     final_loss = [math.nan] * C
@@ -146,7 +155,3 @@ def run_group(cfgs: list[RunConfig]) -> list[dict[str, Any]]:
                     "wall_time": wall, "mode": f"vectorized[{C}]"})  # fmt: skip
     return out
 
-
-def _accepts_impl(cls: type) -> bool:
-    p = inspect.signature(cls.__init__).parameters
-    return "foreach" in p and "fused" in p

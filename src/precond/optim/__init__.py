@@ -12,6 +12,11 @@ class              rule
 ``AdaBound``       Adam with rates clipped to bounds converging to ``final_lr``
 ``AGD``            stepwise gradient-difference preconditioner with auto-switch ``delta``
 =================  ====================================================================
+
+``Adagrad`` and ``RMSprop`` are torch's spellings of ``AdaGrad`` and ``RMSProp`` (the same
+classes), so ``torch.optim.X`` can be replaced by ``precond.optim.X`` for every class both have.
+:mod:`precond.optim.cases` is the table of every optimizer's option sets that the tests and
+``precond bench step`` read.
 """
 
 from ._base import NonFiniteGradientError, PrecondOptimizer
@@ -26,17 +31,23 @@ from .sgd import SGD
 from .sophia import Sophia
 from .registry import available, get_optimizer
 
+# torch.optim's spellings (same class objects)
+Adagrad = AdaGrad
+RMSprop = RMSProp
+
 __all__ = [
     "AGD",
     "AdaBound",
     "AdaGrad",
     "AdaGradNorm",
+    "Adagrad",
     "Adam",
     "AdamW",
     "GaussNewtonDiag",
     "NonFiniteGradientError",
     "PrecondOptimizer",
     "RMSProp",
+    "RMSprop",
     "SGD",
     "Sophia",
     "available",

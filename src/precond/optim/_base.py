@@ -9,15 +9,16 @@ does the math). A subclass of :class:`PrecondOptimizer` only
 * calls its functional rule on one param group (``_group_step``).
 
 This base class does the rest of the ``torch.optim`` contract: closures, params without
-gradients skipped, sparse gradients refused, the non-finite gradient policy, state dicts
-that load across versions, ``foreach``/``fused`` dispatch. Optimizer hooks and LR
-schedulers come from :class:`torch.optim.Optimizer` itself.
+gradients skipped, sparse gradients refused, complex parameters as real views, the
+non-finite gradient policy, state dicts that load across versions, copies and pickles that
+keep every setting, ``foreach``/``fused`` dispatch. Optimizer hooks and LR schedulers come
+from :class:`torch.optim.Optimizer` itself.
 """
 
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 from torch.optim import Optimizer
@@ -26,17 +27,29 @@ from . import _checks
 from ._dispatch import resolve_impl
 from ._finite import all_finite
 
+#: private group key of an optimizer made by :meth:`PrecondOptimizer.batched`: one lr per row
+ROW_LR = "_row_lr"
 
-def group_lr(group: dict[str, Any]) -> float | torch.Tensor:
-    """A param group's ``lr`` as the functional rules take it: a float (a number or a 0-dim
-    tensor, as torch.optim accepts), or, left as it is, a tensor of one or more dimensions
-    broadcastable against the parameters: one lr per row of a stacked parameter, which
-    :mod:`precond.experiments.vectorized` uses to run a sweep's configs as one batch (the
-    reference loop runs such groups; elementwise rules only)."""
-    lr = group["lr"]
-    if isinstance(lr, torch.Tensor) and lr.dim() > 0:
-        return lr
-    return float(lr)
+
+def group_lr(group: dict[str, Any], key: str = "lr") -> float | torch.Tensor:
+    """A param group's ``lr`` (or AdaBound's ``base_lr``, ``key="base_lr"``) as the functional
+    rules take it: a float, from a number or a one-element tensor (shapes ``[]``, ``[1]``,
+    ``[1, 1]``, as torch.optim accepts).
+
+    In a group made by :meth:`PrecondOptimizer.batched` the value multiplies the group's
+    private per-row tensor :data:`ROW_LR` of shape ``(C, 1, ...)``, and that product is
+    returned: row ``i`` of the stacked parameter steps with ``lr * lrs[i]`` (the reference
+    loop broadcasts it; elementwise rules only).
+    """
+    value = float(group[key])
+    rows = group.get(ROW_LR)
+    return value if rows is None else rows * value
+
+
+def real_views(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Complex tensors as ``torch.view_as_real`` views (real and imaginary parts as separate
+    real coordinates, torch.optim's semantics for complex parameters); others as they are."""
+    return [torch.view_as_real(t) if t.is_complex() else t for t in tensors]
 
 
 class NonFiniteGradientError(FloatingPointError):
@@ -56,6 +69,17 @@ class PrecondOptimizer(Optimizer):
             changes; ``"skip"`` leaves parameters and state untouched, counts the step in
             ``optimizer.skipped_steps`` and warns; ``"propagate"`` applies the update
             as is (no check, no cost: what torch.optim does).
+
+    Settings of the whole optimizer (``nan_policy``; AdaGradNorm's ``scope``; the curvature
+    optimizers' ``estimator``, ``update_every``, ``curvature_samples``) live in ``defaults``
+    and every param group, as torch keeps ``foreach``: state dicts, ``copy.deepcopy`` and
+    ``pickle`` carry them, a param group may not set another value, and they are read through
+    read-only properties (``optimizer.nan_policy``...). ``skipped_steps`` is carried by
+    ``deepcopy``/``pickle`` too.
+
+    Complex parameters (where :attr:`supports_complex`) are optimized as torch.optim does:
+    the rule sees ``torch.view_as_real`` of the parameter, its gradient and its state, so
+    real and imaginary parts are separate coordinates.
     """
 
     #: names of the per-parameter tensors a subclass keeps (besides ``step``)
@@ -63,6 +87,13 @@ class PrecondOptimizer(Optimizer):
     #: per-parameter scalar state held as a CPU tensor of this dtype whatever the parameter's
     #: (restored so by :meth:`load_state_dict`)
     _scalar_state_dtypes: dict[str, torch.dtype] = {"step": torch.float32}
+    #: settings of the whole optimizer, kept in ``defaults`` and every param group
+    _optimizer_options: tuple[str, ...] = ("nan_policy",)
+    #: the rule is elementwise: independent runs stacked as the rows of one parameter can
+    #: take their steps together (:meth:`batched`)
+    batchable: bool = False
+    #: complex parameters are optimized as real views (else refused at construction)
+    supports_complex: bool = True
 
     def __init__(
         self,
@@ -74,14 +105,64 @@ class PrecondOptimizer(Optimizer):
         fused: bool | None = None,
         nan_policy: str = "raise",
     ) -> None:
-        _checks.check_nan_policy(nan_policy)
         if fused and foreach:
             raise ValueError("fused=True and foreach=True are exclusive: choose one (or leave both None)")
-        defaults = dict(defaults, maximize=bool(maximize), foreach=foreach, fused=fused)
+        defaults = dict(defaults, maximize=bool(maximize), foreach=foreach, fused=fused, nan_policy=nan_policy)
+        self._check_options(defaults)
         self._validate_group(defaults)
-        self.nan_policy = nan_policy
-        self.skipped_steps = 0
+        self._skipped_steps = 0
         super().__init__(params, defaults)
+
+    # ---- settings ----------------------------------------------------------------------
+    def _check_options(self, group: dict[str, Any]) -> None:
+        """Validate (and canonicalize) the settings of :attr:`_optimizer_options` in ``group``."""
+        _checks.check_nan_policy(group["nan_policy"])
+
+    def _option(self, key: str) -> Any:
+        groups = self.__dict__.get("param_groups")
+        return groups[0][key] if groups else self.defaults[key]
+
+    @property
+    def nan_policy(self) -> str:
+        """``"raise"``, ``"skip"`` or ``"propagate"`` (see the class docstring)."""
+        return self._option("nan_policy")
+
+    @property
+    def skipped_steps(self) -> int:
+        """Steps skipped under ``nan_policy="skip"`` so far."""
+        return self._skipped_steps
+
+    def __getstate__(self) -> dict[str, Any]:
+        return dict(super().__getstate__(), _skipped_steps=self._skipped_steps)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)  # (load_state_dict passes no _skipped_steps: the count stays)
+        self.__dict__.setdefault("_skipped_steps", 0)
+
+    @classmethod
+    def batched(cls, param: torch.Tensor, lrs: Sequence[float], **hyperparameters: Any) -> "PrecondOptimizer":
+        """``C = len(lrs)`` independent runs of this rule as one optimizer over ``param``, the
+        ``(C, ...)`` stack of their parameters: row ``i`` steps with lr ``lrs[i]``, all rows with
+        the same other ``hyperparameters`` (:mod:`precond.experiments.vectorized` uses it).
+
+        Only for :attr:`batchable` (elementwise) rules. Every lr is validated as the
+        constructor's ``lr``. The lrs are kept in the group's private :data:`ROW_LR` tensor of
+        shape ``(C, 1, ...)``; the group's ``lr`` is 1.0 and multiplies them, so an LR scheduler
+        scales every row alike (:func:`group_lr`). The step runs the reference loop.
+        """
+        if not cls.batchable:
+            raise TypeError(f"{cls.__name__} cannot run batched: its rule is not elementwise over the rows of a stacked parameter")
+        if "lr" in hyperparameters:
+            raise TypeError(f"{cls.__name__}.batched: give the learning rates as lrs (one per row), not lr")
+        lrs = [float(lr) for lr in lrs]
+        if param.dim() < 1 or param.shape[0] != len(lrs):
+            raise ValueError(f"{cls.__name__}.batched: {len(lrs)} lrs for a parameter of shape {tuple(param.shape)}: give one per row")
+        opt = cls([param], lr=1.0, **dict(hyperparameters, foreach=False, fused=False))
+        group = opt.param_groups[0]
+        for lr in lrs:
+            opt._validate_group(dict(group, lr=lr))
+        group[ROW_LR] = torch.tensor(lrs, dtype=torch.float64, device=param.device).reshape(-1, *[1] * (param.dim() - 1))
+        return opt
 
     # ---- hyperparameters -------------------------------------------------------------
     def _validate_group(self, group: dict[str, Any]) -> None:  # pragma: no cover - abstract
@@ -90,8 +171,29 @@ class PrecondOptimizer(Optimizer):
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         super().add_param_group(param_group)
         group = self.param_groups[-1]
+        try:
+            self._check_group(group)
+        except Exception:
+            self.param_groups.pop()  # refused: the optimizer stays as it was
+            raise
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        name = type(self).__name__
         if group.get("fused") and group.get("foreach"):
             raise ValueError("fused=True and foreach=True are exclusive in one param group")
+        self._check_options(group)
+        first = self.param_groups[0]
+        for key in self._optimizer_options:
+            if group[key] != first[key]:
+                raise ValueError(
+                    f"{name}: {key} holds for the whole optimizer ({first[key]!r}); a param group cannot "
+                    f"set {key}={group[key]!r}: pass it to the constructor"
+                )
+        if not self.supports_complex and any(p.is_complex() for p in group["params"]):
+            raise ValueError(
+                f"{name} does not support complex parameters: optimize their real and imaginary parts "
+                "as a real parameter (torch.view_as_real)"
+            )
         self._validate_group(group)
 
     # ---- state -----------------------------------------------------------------------
@@ -107,7 +209,8 @@ class PrecondOptimizer(Optimizer):
         return True
 
     def _group_state(self, group: dict[str, Any], params: list[torch.Tensor]) -> dict[str, list[Any]]:
-        """Lists of each state tensor for ``params``, creating missing state (torch's ``_init_group``)."""
+        """Lists of each state tensor for ``params``, creating missing state (torch's ``_init_group``);
+        the state of a complex parameter as its real view."""
         out: dict[str, list[Any]] = {"step": []}
         names = [n for n in self.state_names if self._state_enabled(group, n)]
         for n in names:
@@ -119,9 +222,16 @@ class PrecondOptimizer(Optimizer):
             for n in names:
                 if n not in state:  # an option switched on after the state was made
                     state[n] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                out[n].append(state[n])
+                out[n].append(torch.view_as_real(state[n]) if state[n].is_complex() else state[n])
             out["step"].append(state["step"])
         return out
+
+    def _rule_inputs(
+        self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor], dict[str, list[Any]]]:
+        """What the functional rule takes for ``params``: the params and grads (complex ones as
+        real views) and :meth:`_group_state`."""
+        return real_views(params), real_views(grads), self._group_state(group, params)
 
     # ---- the step ----------------------------------------------------------------------
     def _group_step(self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor], impl: str) -> None:  # pragma: no cover
@@ -159,15 +269,16 @@ class PrecondOptimizer(Optimizer):
                 work.append((group, params, [p.grad for p in params]))
         if not work:
             return loss
-        if self.nan_policy != "propagate":
-            if not all_finite([g for _, _, grads in work for g in grads]):
-                if self.nan_policy == "raise":
+        policy = self.nan_policy
+        if policy != "propagate":
+            if not all_finite(real_views([g for _, _, grads in work for g in grads])):
+                if policy == "raise":
                     raise NonFiniteGradientError(
                         f"{type(self).__name__}.step: a gradient holds NaN or inf; no parameter or state "
                         "was changed. Fix the loss (or lower the lr), or construct the optimizer with "
                         "nan_policy='skip' to skip such steps or nan_policy='propagate' to apply them."
                     )
-                self.skipped_steps += 1
+                self._skipped_steps += 1
                 warnings.warn(
                     f"{type(self).__name__}.step skipped: non-finite gradient "
                     f"({self.skipped_steps} step(s) skipped so far)",
@@ -187,10 +298,13 @@ class PrecondOptimizer(Optimizer):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load a state dict, also from older precond versions and the published code.
 
-        Group options missing from ``state_dict`` take this optimizer's defaults, and the
-        scalar state of :attr:`_scalar_state_dtypes` comes back as CPU tensors of its dtype
-        (an integer or float ``step`` of older checkpoints becomes the float32 tensor used now;
-        torch.optim would cast such state to the parameter's dtype, e.g. bfloat16).
+        As torch.optim, the saved group options replace this optimizer's, and
+        :meth:`state_dict` then returns what was loaded. Options missing from ``state_dict``
+        (older versions, the published code) keep this optimizer's values (its defaults, and
+        e.g. AdaBound's ``base_lr``), and the scalar state of :attr:`_scalar_state_dtypes`
+        comes back as CPU tensors of its dtype (an integer or float ``step`` of older
+        checkpoints becomes the float32 tensor used now; torch.optim would cast such state
+        to the parameter's dtype, e.g. bfloat16).
         """
         # scalar state kept as CPU tensors of a fixed dtype: taken before torch.optim's load,
         # which casts floating-point state to the parameter's dtype and device
@@ -199,10 +313,13 @@ class PrecondOptimizer(Optimizer):
             for i, s in state_dict["state"].items() if isinstance(s, dict)
             for key, value in s.items() if key in self._scalar_state_dtypes
         }  # fmt: skip
+        before = [dict(g) for g in self.param_groups]
         super().load_state_dict(state_dict)
-        for group in self.param_groups:
-            for key, value in self.defaults.items():
+        for group, old in zip(self.param_groups, before):
+            for key, value in old.items():
                 group.setdefault(key, value)
+        for key in self._optimizer_options:  # the settings now in force
+            self.defaults[key] = self.param_groups[0][key]
         saved_ids = [i for g in state_dict["param_groups"] for i in g["params"]]
         params = [p for g in self.param_groups for p in g["params"]]
         for i, p in zip(saved_ids, params):

@@ -5,20 +5,21 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
+import torch
+
 NAN_POLICIES = ("raise", "skip", "propagate")
+
+#: why an epsilon that alone keeps a denominator away from 0 must be > 0
+ZERO_DENOMINATOR = "at 0, a coordinate whose gradient is 0 divides 0 by 0 (NaN) on its first step"
 
 
 def check_real(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        # tensors are accepted for lr (as torch does) only when 0-dim
-        try:
-            import torch
-
-            if isinstance(value, torch.Tensor) and value.numel() == 1:
-                return float(value)
-        except ImportError:  # pragma: no cover
-            pass
-        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+        # a one-element real tensor stands for its value (torch.optim accepts a tensor lr)
+        if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_complex():
+            value = value.item()
+        else:
+            raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
     value = float(value)
     if math.isnan(value):
         raise ValueError(f"{name} must be a number, got nan")
@@ -49,19 +50,35 @@ def check_range(
     return v
 
 
-def check_lr(value: Any, name: str = "lr") -> None:
-    check_range(name, value, 0.0)
+def check_lr(value: Any, name: str = "lr", *, positive: bool = False) -> None:
+    """A number or a one-element tensor (shape ``[]``, ``[1]``, ``[1, 1]``...: what torch.optim
+    accepts), ``>= 0`` (``> 0`` with ``positive``). A tensor of more elements is refused here,
+    at construction, rather than inside ``step``."""
+    if isinstance(value, torch.Tensor) and value.numel() != 1:
+        raise ValueError(
+            f"invalid {name}: a tensor {name} must hold one element (shape [], [1] or [1, 1]), "
+            f"got shape {list(value.shape)}"
+        )
+    check_range(name, value, 0.0, low_inclusive=not positive)
+
+
+def check_eps(name: str, value: Any) -> None:
+    """An epsilon that alone keeps a denominator away from 0: ``> 0``."""
+    if check_range(name, value, 0.0) == 0.0:
+        raise ValueError(f"invalid {name}={value!r}: must be > 0; {ZERO_DENOMINATOR}")
 
 
 def check_beta(name: str, value: Any) -> None:
     check_range(name, value, 0.0, 1.0, high_inclusive=False)
 
 
-def check_betas(betas: Sequence[Any], name: str = "betas") -> None:
+def check_betas(betas: Any, name: str = "betas") -> tuple[Any, Any]:
+    """A pair ``(beta1, beta2)``, each in ``[0, 1)``; returned as a tuple."""
     if not isinstance(betas, (tuple, list)) or len(betas) != 2:
         raise ValueError(f"invalid {name}={betas!r}: must be a pair (beta1, beta2), each in [0, 1)")
     check_beta(f"{name}[0]", betas[0])
     check_beta(f"{name}[1]", betas[1])
+    return tuple(betas)
 
 
 def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:

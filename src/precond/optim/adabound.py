@@ -21,6 +21,7 @@ class AdaBound(PrecondOptimizer):
     """
 
     state_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    batchable = True
 
     def __init__(
         self,
@@ -39,7 +40,7 @@ class AdaBound(PrecondOptimizer):
         nan_policy: str = "raise",
     ) -> None:
         defaults = dict(
-            lr=lr, betas=tuple(betas), final_lr=final_lr, gamma=gamma, eps=eps,
+            lr=lr, betas=betas, final_lr=final_lr, gamma=gamma, eps=eps,
             weight_decay=weight_decay, amsbound=amsbound,
         )  # fmt: skip
         super().__init__(params, defaults, maximize=maximize, foreach=foreach, fused=fused, nan_policy=nan_policy)
@@ -50,8 +51,8 @@ class AdaBound(PrecondOptimizer):
         group.setdefault("base_lr", float(group["lr"]))
 
     def _validate_group(self, group: dict[str, Any]) -> None:
-        _checks.check_range("lr", group["lr"], 0.0, low_inclusive=False)
-        _checks.check_betas(group["betas"])
+        _checks.check_lr(group["lr"], positive=True)
+        group["betas"] = _checks.check_betas(group["betas"])
         _checks.check_range("final_lr", group["final_lr"], 0.0)
         _checks.check_range("gamma", group["gamma"], 0.0, 1.0, low_inclusive=False, high_inclusive=False)
         _checks.check_range("eps", group["eps"], 0.0)
@@ -61,11 +62,11 @@ class AdaBound(PrecondOptimizer):
         return name != "max_exp_avg_sq" or bool(group["amsbound"])
 
     def _group_step(self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor], impl: str) -> None:
-        st = self._group_state(group, params)
+        params, grads, st = self._rule_inputs(group, params, grads)
         beta1, beta2 = group["betas"]
         adabound_fn(
             params, grads, st["exp_avg"], st["exp_avg_sq"], st.get("max_exp_avg_sq", []), st["step"],
-            lr=group_lr(group), base_lr=group["base_lr"], final_lr=group["final_lr"],
+            lr=group_lr(group), base_lr=group_lr(group, "base_lr"), final_lr=group["final_lr"],
             gamma=group["gamma"], beta1=beta1, beta2=beta2, eps=group["eps"],
             weight_decay=group["weight_decay"], amsbound=group["amsbound"],
             maximize=group["maximize"], impl=impl,

@@ -21,6 +21,7 @@ class AdaGrad(PrecondOptimizer):
     """
 
     state_names = ("sum",)
+    batchable = True
 
     def __init__(
         self,
@@ -51,16 +52,17 @@ class AdaGrad(PrecondOptimizer):
         _checks.check_range("eps", group["eps"], 0.0)
         if group["eps"] == 0.0 and group["initial_accumulator_value"] == 0.0:
             raise ValueError(
-                "invalid eps=0 with initial_accumulator_value=0: the first step would divide by zero "
-                "where a gradient is zero; set eps > 0 or initial_accumulator_value > 0"
+                f"invalid eps=0 with initial_accumulator_value=0: {_checks.ZERO_DENOMINATOR}; "
+                "set eps > 0 or initial_accumulator_value > 0"
             )
 
     def _init_state(self, group: dict[str, Any], p: torch.Tensor, state: dict[str, Any]) -> None:
         super()._init_state(group, p, state)
-        state["sum"].fill_(group["initial_accumulator_value"])
+        init = group["initial_accumulator_value"]
+        state["sum"].fill_(complex(init, init) if p.is_complex() else init)  # torch.optim.Adagrad's start
 
     def _group_step(self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor], impl: str) -> None:
-        st = self._group_state(group, params)
+        params, grads, st = self._rule_inputs(group, params, grads)
         adagrad_fn(
             params, grads, st["sum"], st["step"], lr=group_lr(group), lr_decay=group["lr_decay"],
             weight_decay=group["weight_decay"], eps=group["eps"],

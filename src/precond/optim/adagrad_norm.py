@@ -7,7 +7,7 @@ from typing import Any, Iterable
 import torch
 
 from . import _checks
-from ._base import PrecondOptimizer
+from ._base import PrecondOptimizer, group_lr, real_views
 from ._dispatch import resolve_impl
 from .functional import adagrad_norm as adagrad_norm_fn
 
@@ -33,6 +33,7 @@ class AdaGradNorm(PrecondOptimizer):
     """
 
     _scalar_state_dtypes = {"step": torch.float32, "sum": torch.float64}
+    _optimizer_options = PrecondOptimizer._optimizer_options + ("scope",)
 
     def __init__(
         self,
@@ -48,10 +49,17 @@ class AdaGradNorm(PrecondOptimizer):
         fused: bool | None = None,
         nan_policy: str = "raise",
     ) -> None:
-        _checks.check_choice("scope", scope, SCOPES)
-        self.scope = scope
-        defaults = dict(lr=lr, initial_accumulator_value=initial_accumulator_value, eps=eps, weight_decay=weight_decay)
+        defaults = dict(lr=lr, initial_accumulator_value=initial_accumulator_value, eps=eps, weight_decay=weight_decay, scope=scope)
         super().__init__(params, defaults, maximize=maximize, foreach=foreach, fused=fused, nan_policy=nan_policy)
+
+    def _check_options(self, group: dict[str, Any]) -> None:
+        super()._check_options(group)
+        _checks.check_choice("scope", group["scope"], SCOPES)
+
+    @property
+    def scope(self) -> str:
+        """``"group"`` (one accumulator per param group) or ``"global"`` (one for all)."""
+        return self._option("scope")
 
     def _validate_group(self, group: dict[str, Any]) -> None:
         _checks.check_lr(group["lr"])
@@ -59,7 +67,10 @@ class AdaGradNorm(PrecondOptimizer):
         _checks.check_range("eps", group["eps"], 0.0)
         _checks.check_range("weight_decay", group["weight_decay"], 0.0)
         if group["eps"] == 0.0 and group["initial_accumulator_value"] == 0.0:
-            raise ValueError("invalid eps=0 with initial_accumulator_value=0: set eps > 0 or initial_accumulator_value > 0")
+            raise ValueError(
+                f"invalid eps=0 with initial_accumulator_value=0: {_checks.ZERO_DENOMINATOR}; "
+                "set eps > 0 or initial_accumulator_value > 0"
+            )
 
     def _accumulator(self, groups: list[dict[str, Any]]) -> torch.Tensor:
         for group in groups:
@@ -98,7 +109,11 @@ class AdaGradNorm(PrecondOptimizer):
                 if "step" not in state:
                     state["step"] = torch.tensor(0.0, dtype=torch.float32)
                 steps.append(state["step"])
-        adagrad_norm_fn([(params, grads, g) for g, params, grads in work], acc, steps, impl=impl)
+        scopes = [
+            (real_views(params), real_views(grads), dict(lr=group_lr(g), eps=g["eps"], weight_decay=g["weight_decay"], maximize=g["maximize"]))
+            for g, params, grads in work
+        ]  # fmt: skip
+        adagrad_norm_fn(scopes, acc, steps, impl=impl)
         for group in groups:  # every param of the scope carries the new value
             for p in group["params"]:
                 if p.grad is not None or "sum" in self.state[p]:

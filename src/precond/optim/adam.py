@@ -23,6 +23,7 @@ class Adam(PrecondOptimizer):
     """
 
     state_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    batchable = True
 
     def __init__(
         self,
@@ -41,22 +42,22 @@ class Adam(PrecondOptimizer):
         nan_policy: str = "raise",
     ) -> None:
         defaults = dict(
-            lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+            lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
             decoupled_weight_decay=decoupled_weight_decay, eps_inside_sqrt=eps_inside_sqrt,
         )  # fmt: skip
         super().__init__(params, defaults, maximize=maximize, foreach=foreach, fused=fused, nan_policy=nan_policy)
 
     def _validate_group(self, group: dict[str, Any]) -> None:
         _checks.check_lr(group["lr"])
-        _checks.check_betas(group["betas"])
-        _checks.check_range("eps", group["eps"], 0.0)
+        group["betas"] = _checks.check_betas(group["betas"])
+        _checks.check_eps("eps", group["eps"])
         _checks.check_range("weight_decay", group["weight_decay"], 0.0)
 
     def _state_enabled(self, group: dict[str, Any], name: str) -> bool:
         return name != "max_exp_avg_sq" or bool(group["amsgrad"])
 
     def _group_step(self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor], impl: str) -> None:
-        st = self._group_state(group, params)
+        params, grads, st = self._rule_inputs(group, params, grads)
         beta1, beta2 = group["betas"]
         adam_fn(
             params, grads, st["exp_avg"], st["exp_avg_sq"], st.get("max_exp_avg_sq", []), st["step"],

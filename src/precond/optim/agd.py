@@ -49,6 +49,7 @@ class AGD(PrecondOptimizer):
     """
 
     state_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq", "z")
+    batchable = True
 
     def __init__(
         self,
@@ -70,7 +71,7 @@ class AGD(PrecondOptimizer):
         nan_policy: str = "raise",
     ) -> None:
         defaults = dict(
-            lr=lr, betas=tuple(betas), delta=delta, weight_decay=weight_decay,
+            lr=lr, betas=betas, delta=delta, weight_decay=weight_decay,
             weight_decouple=weight_decouple, fixed_decay=fixed_decay, amsgrad=amsgrad,
             win=win, clip=clip, win_z_init=win_z_init,
         )  # fmt: skip
@@ -78,8 +79,8 @@ class AGD(PrecondOptimizer):
 
     def _validate_group(self, group: dict[str, Any]) -> None:
         _checks.check_lr(group["lr"])
-        _checks.check_betas(group["betas"])
-        _checks.check_range("delta", group["delta"], 0.0)
+        group["betas"] = _checks.check_betas(group["betas"])
+        _checks.check_eps("delta", group["delta"])
         _checks.check_range("weight_decay", group["weight_decay"], 0.0)
         _checks.check_choice("win_z_init", group["win_z_init"], WIN_Z_INITS)
         if group["clip"] is not None:
@@ -98,7 +99,7 @@ class AGD(PrecondOptimizer):
             state["z"].copy_(p)
 
     def _group_step(self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor], impl: str) -> None:
-        st = self._group_state(group, params)
+        params, grads, st = self._rule_inputs(group, params, grads)
         beta1, beta2 = group["betas"]
         agd_fn(
             params, grads, st["exp_avg"], st["exp_avg_sq"], st.get("max_exp_avg_sq", []),
@@ -127,7 +128,8 @@ class AGD(PrecondOptimizer):
                 if not state or key not in state:
                     fracs.append(None)
                     continue
-                mask = agd_adaptive_mask(state[key], int(state["step"]), beta2=group["betas"][1], delta=group["delta"])
+                b = torch.view_as_real(state[key]) if state[key].is_complex() else state[key]
+                mask = agd_adaptive_mask(b, int(state["step"]), beta2=group["betas"][1], delta=group["delta"])
                 n = int(mask.sum())
                 hits, total = hits + n, total + mask.numel()
                 fracs.append(n / max(mask.numel(), 1))

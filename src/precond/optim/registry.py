@@ -6,7 +6,8 @@ import torch
 
 
 def available() -> dict[str, type]:
-    """Lower-case name -> class, for every optimizer exported by :mod:`precond.optim`."""
+    """Lower-case name -> class, for every optimizer exported by :mod:`precond.optim` (each once:
+    torch's spellings ``Adagrad``, ``RMSprop`` are the same classes under the same lower-case names)."""
     import precond.optim as po
 
     out = {}

@@ -16,6 +16,7 @@ class RMSProp(PrecondOptimizer):
     ``momentum``), plus the notes' ``sqrt(s + eps)`` with ``eps_inside_sqrt=True``."""
 
     state_names = ("square_avg", "grad_avg", "momentum_buffer")
+    batchable = True
 
     def __init__(
         self,
@@ -42,7 +43,7 @@ class RMSProp(PrecondOptimizer):
     def _validate_group(self, group: dict[str, Any]) -> None:
         _checks.check_lr(group["lr"])
         _checks.check_range("alpha", group["alpha"], 0.0, 1.0, high_inclusive=False)
-        _checks.check_range("eps", group["eps"], 0.0)
+        _checks.check_eps("eps", group["eps"])
         _checks.check_range("weight_decay", group["weight_decay"], 0.0)
         _checks.check_range("momentum", group["momentum"], 0.0, 1.0, high_inclusive=False)
 
@@ -54,7 +55,7 @@ class RMSProp(PrecondOptimizer):
         return True
 
     def _group_step(self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor], impl: str) -> None:
-        st = self._group_state(group, params)
+        params, grads, st = self._rule_inputs(group, params, grads)
         rmsprop_fn(
             params, grads, st["square_avg"], st.get("grad_avg", []), st.get("momentum_buffer", []),
             st["step"], lr=group_lr(group), alpha=group["alpha"], eps=group["eps"],

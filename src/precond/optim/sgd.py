@@ -23,6 +23,7 @@ class SGD(PrecondOptimizer):
     """
 
     state_names = ("momentum_buffer",)
+    batchable = True
 
     def __init__(
         self,
@@ -60,7 +61,7 @@ class SGD(PrecondOptimizer):
         return group["momentum"] != 0.0
 
     def _group_step(self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor], impl: str) -> None:
-        st = self._group_state(group, params)
+        params, grads, st = self._rule_inputs(group, params, grads)
         sgd_fn(
             params, grads, st.get("momentum_buffer", []), st["step"], lr=group_lr(group),
             momentum=group["momentum"], dampening=group["dampening"], nesterov=group["nesterov"],
