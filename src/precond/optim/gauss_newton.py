@@ -28,21 +28,41 @@ class CurvatureOptimizer(PrecondOptimizer):
     parameters (``None`` leaves that parameter's curvature as it is).
     :class:`precond.curvature.CurvatureFeeder` computes the estimate named by
     :attr:`curvature_estimator` every :attr:`curvature_every` steps and calls it.
+
+    The constructor's ``estimator``, ``update_every`` and ``curvature_samples`` are settings of
+    the whole optimizer (group keys of those names, see :class:`PrecondOptimizer`). Complex
+    parameters are refused: the curvature is a real diagonal of each parameter's shape.
     """
 
     #: tells a training loop (the experiments runner) to feed curvature
     needs_curvature = True
+    supports_complex = False
+    _optimizer_options = PrecondOptimizer._optimizer_options + ("estimator", "update_every", "curvature_samples")
     #: name of the per-parameter state tensor holding the curvature EMA
     _curvature_key = "curvature"
 
-    def _set_curvature_options(self, estimator: str, update_every: int, samples: int) -> None:
-        self.curvature_estimator = canonical_estimator(estimator)
-        if isinstance(update_every, bool) or not isinstance(update_every, int) or update_every < 1:
-            raise ValueError(f"invalid update_every={update_every!r}: must be an integer >= 1 (refresh the curvature every k steps)")
-        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-            raise ValueError(f"invalid curvature_samples={samples!r}: must be an integer >= 1")
-        self.curvature_every = update_every
-        self.curvature_samples = samples
+    def _check_options(self, group: dict[str, Any]) -> None:
+        super()._check_options(group)
+        group["estimator"] = canonical_estimator(group["estimator"])
+        for key, what in (("update_every", "refresh the curvature every k steps"), ("curvature_samples", "samples per estimate")):
+            value = group[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"invalid {key}={value!r}: must be an integer >= 1 ({what})")
+
+    @property
+    def curvature_estimator(self) -> str:
+        """The estimator the feeder computes (the constructor's ``estimator``, canonical name)."""
+        return self._option("estimator")
+
+    @property
+    def curvature_every(self) -> int:
+        """The refresh period k (the constructor's ``update_every``)."""
+        return self._option("update_every")
+
+    @property
+    def curvature_samples(self) -> int:
+        """Samples per estimate (the constructor's ``curvature_samples``)."""
+        return self._option("curvature_samples")
 
     def _apply_curvature(self, group: dict[str, Any], params: list[torch.Tensor], estimates: list[torch.Tensor]) -> None:  # pragma: no cover
         raise NotImplementedError
@@ -144,9 +164,11 @@ class GaussNewtonDiag(CurvatureOptimizer):
         fused: bool | None = None,
         nan_policy: str = "raise",
     ) -> None:
-        defaults = dict(lr=lr, power=power, momentum=momentum, beta2=beta2, damping=damping, weight_decay=weight_decay)
+        defaults = dict(
+            lr=lr, power=power, momentum=momentum, beta2=beta2, damping=damping, weight_decay=weight_decay,
+            estimator=estimator, update_every=update_every, curvature_samples=curvature_samples,
+        )  # fmt: skip
         super().__init__(params, defaults, maximize=maximize, foreach=foreach, fused=fused, nan_policy=nan_policy)
-        self._set_curvature_options(estimator, update_every, curvature_samples)
 
     def _validate_group(self, group: dict[str, Any]) -> None:
         _checks.check_lr(group["lr"])

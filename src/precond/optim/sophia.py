@@ -71,13 +71,15 @@ class Sophia(CurvatureOptimizer):
         fused: bool | None = None,
         nan_policy: str = "raise",
     ) -> None:
-        defaults = dict(lr=lr, betas=tuple(betas), rho=rho, weight_decay=weight_decay, bs=bs, eps=eps)
+        defaults = dict(
+            lr=lr, betas=betas, rho=rho, weight_decay=weight_decay, bs=bs, eps=eps,
+            estimator=estimator, update_every=update_every, curvature_samples=curvature_samples,
+        )  # fmt: skip
         super().__init__(params, defaults, maximize=maximize, foreach=foreach, fused=fused, nan_policy=nan_policy)
-        self._set_curvature_options(estimator, update_every, curvature_samples)
 
     def _validate_group(self, group: dict[str, Any]) -> None:
         _checks.check_lr(group["lr"])
-        _checks.check_betas(group["betas"])
+        group["betas"] = _checks.check_betas(group["betas"])
         _checks.check_range("rho", group["rho"], 0.0)
         _checks.check_range("weight_decay", group["weight_decay"], 0.0)
         _checks.check_range("bs", group["bs"], 0.0, low_inclusive=False)
