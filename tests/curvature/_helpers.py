@@ -1,8 +1,18 @@
-"""Small float64 models and batches for the curvature tests."""
+"""Small float64 models and batches for the curvature tests, and the confidence intervals of the
+estimator tests.
+
+Failure probability: each statistical test allows at most ``DELTA = 1e-6`` in all, split over its
+coordinates (Bonferroni). Hutchinson's samples are bounded, so its interval is Bernstein's
+(rigorous); GNB's is the normal (CLT) interval of the mean of many independent estimates, with the
+sample standard deviation.
+"""
 
 from __future__ import annotations
 
+import math
+
 import torch
+from scipy.stats import norm
 from torch import nn
 
 from precond.curvature.losses import loss_from_outputs
@@ -42,3 +52,25 @@ def problem(loss_type: str, seed: int = 0, n: int = 6):
         return loss_from_outputs(loss_type, o, t)
 
     return model, loss_fn, outputs_fn
+
+
+DELTA = 1e-6
+
+
+def bernstein_half_width(var: torch.Tensor, bound: torch.Tensor, n: int, log_term: float) -> torch.Tensor:
+    """t with 2 exp(-n t^2 / (2 var + 2 bound t / 3)) = delta_i, log_term = log(2/delta_i)."""
+    a = 2 * bound * log_term / 3
+    return (a + torch.sqrt(a**2 + 8 * n * var * log_term)) / (2 * n)
+
+
+def hutchinson_half_width(matrix: torch.Tensor, n: int) -> torch.Tensor:
+    """Bernstein half-width for the mean of ``n`` Hutchinson probes of ``matrix``: one probe is
+    ``A_ii + sum_{j != i} A_ij z_i z_j``, variance ``sum_{j!=i} A_ij^2``, deviation at most ``sum_{j!=i} |A_ij|``."""
+    off = matrix - torch.diag(torch.diagonal(matrix))
+    return bernstein_half_width(off.pow(2).sum(1), off.abs().sum(1), n, math.log(2 * matrix.shape[0] / DELTA))
+
+
+def clt_half_width(samples: torch.Tensor) -> torch.Tensor:
+    """Normal (CLT) half-width for the mean of the rows of ``samples`` ``(n, d)``, Bonferroni over d."""
+    n, d = samples.shape
+    return norm.ppf(1 - DELTA / (2 * d)) * samples.std(0) / math.sqrt(n)

@@ -1,31 +1,17 @@
-"""Stochastic diagonal estimators: means within confidence intervals of the exact diagonals.
-
-Failure probability: each test allows at most ``DELTA = 1e-6`` in all, split over its
-coordinates (Bonferroni). Hutchinson's samples are bounded, so its interval is Hoeffding's
-(rigorous); GNB's is the normal (CLT) interval of the mean of many independent estimates,
-with the sample standard deviation. Seeds are fixed, so a run is deterministic; each test
-also checks that its interval is narrow enough to catch a wrong scale (a test that can fail).
+"""Stochastic diagonal estimators: means within confidence intervals of the exact diagonals
+(the intervals and their failure probability: :mod:`._helpers`). Seeds are fixed, so a run is
+deterministic; each test also checks that its interval is narrow enough to catch a wrong scale
+(a test that can fail).
 """
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
-from scipy.stats import norm
 
 from precond.curvature import estimate_diagonal, exact, flatten, gnb_diagonal, gnb_samples, hutchinson_diagonal, hutchinson_samples
 
-from ._helpers import problem
-
-DELTA = 1e-6
-
-
-def bernstein_half_width(var: torch.Tensor, bound: torch.Tensor, n: int, log_term: float) -> torch.Tensor:
-    """t with 2 exp(-n t^2 / (2 var + 2 bound t / 3)) = delta_i, log_term = log(2/delta_i)."""
-    a = 2 * bound * log_term / 3
-    return (a + torch.sqrt(a**2 + 8 * n * var * log_term)) / (2 * n)
+from ._helpers import clt_half_width, hutchinson_half_width, problem
 
 
 @pytest.mark.parametrize("loss_type", ["mse", "logistic"])  # Hutchinson only sees HVPs; CE's are ~10x slower on CPU
@@ -33,20 +19,17 @@ def test_hutchinson_mean_within_bernstein_interval(loss_type):
     model, loss_fn, _ = problem(loss_type)
     h = exact.hessian(model, loss_fn)
     diag = torch.diagonal(h)
-    d = diag.numel()
     n = 3000
     samples = hutchinson_samples(model, loss_fn, n, generator=torch.Generator().manual_seed(0))
     est = flatten(hutchinson_diagonal(model, loss_fn, n_samples=n, generator=torch.Generator().manual_seed(0)))
     torch.testing.assert_close(est, samples.mean(0))
-    # one probe: z_i (Hz)_i = H_ii + sum_{j != i} H_ij z_i z_j: variance sum_{j!=i} H_ij^2, |deviation| <= sum_{j!=i} |H_ij|
-    off = h - torch.diag(diag)
-    half = bernstein_half_width(off.pow(2).sum(1), off.abs().sum(1), n, math.log(2 * d / DELTA))
+    half = hutchinson_half_width(h, n)
     assert torch.all((est - diag).abs() <= half), ((est - diag).abs() / half).max()
     # the interval is informative: it would reject an estimator off by 50% on most coordinates
     big = diag.abs() > 1e-3 * diag.abs().max()
     assert (half[big] < 0.5 * diag.abs()[big]).float().mean() > 0.6
-    # and the single-probe samples have the exact variance (20%: sd of the sample variance is ~5% here)
-    var = off.pow(2).sum(1)
+    # and the single-probe samples have the exact variance sum_{j!=i} H_ij^2 (20%: sd of the sample variance is ~5% here)
+    var = (h - torch.diag(diag)).pow(2).sum(1)
     ok = var > 1e-6 * var.max()
     assert torch.allclose(samples.var(0)[ok], var[ok], rtol=0.2)
 
@@ -64,12 +47,9 @@ def test_hutchinson_exact_on_diagonal_hessian():
 def test_gnb_mean_within_confidence_interval(loss_type):
     model, _, outputs_fn = problem(loss_type)
     exact_diag = exact.ggn_diagonal(model, outputs_fn, loss_type)
-    d = exact_diag.numel()
     n = 4000
     samples = gnb_samples(model, outputs_fn, loss_type, n, generator=torch.Generator().manual_seed(2))
-    mean, sd = samples.mean(0), samples.std(0)
-    z = norm.ppf(1 - DELTA / (2 * d))  # normal interval of the mean (CLT), Bonferroni over d
-    half = z * sd / math.sqrt(n)
+    mean, half = samples.mean(0), clt_half_width(samples)
     assert torch.all((mean - exact_diag).abs() <= half + 1e-12), ((mean - exact_diag).abs() / half).max()
     big = exact_diag > 1e-3 * exact_diag.max()
     assert (half[big] < 0.5 * exact_diag[big]).float().mean() > 0.8
@@ -120,3 +100,26 @@ def test_output_gradient_matches_autograd(loss_type):
     y = sample_targets(loss_type, out, torch.Generator().manual_seed(0))
     (ref,) = torch.autograd.grad(loss_from_outputs(loss_type, out, y), out)
     assert torch.allclose(output_gradient(loss_type, out, y), ref, atol=1e-15)
+
+
+def test_estimators_in_a_basis_are_unbiased():
+    """With ``basis=U``: Hutchinson's mean estimates diag(U^T H U) (Bernstein interval) and GNB's
+    diag(U^T G U) (CLT interval), the curvature of the coordinates y of theta = U y."""
+    model, loss_fn, outputs_fn = problem("mse")
+    d = sum(p.numel() for p in model.parameters())
+    u, _ = torch.linalg.qr(torch.randn(d, d, generator=torch.Generator().manual_seed(7), dtype=torch.float64))
+    for matrix, samples, half_width in (
+        (exact.hessian(model, loss_fn), hutchinson_samples(model, loss_fn, 3000, generator=torch.Generator().manual_seed(0), basis=u), None),
+        (exact.ggn(model, outputs_fn, "mse"), gnb_samples(model, outputs_fn, "mse", 4000, generator=torch.Generator().manual_seed(1), basis=u), clt_half_width),
+    ):
+        want = torch.diagonal(u.T @ matrix @ u)
+        mean = samples.mean(0)
+        half = hutchinson_half_width(u.T @ matrix @ u, samples.shape[0]) if half_width is None else half_width(samples)
+        assert samples.shape == (len(samples), d)
+        assert torch.all((mean - want).abs() <= half + 1e-12), ((mean - want).abs() / half).max()
+        # informative: the unrotated diagonal lies outside the interval on most coordinates
+        assert ((torch.diagonal(matrix) - want).abs() > half).float().mean() > 0.7
+    est = hutchinson_diagonal(model, loss_fn, n_samples=3, generator=torch.Generator().manual_seed(0), basis=u)
+    assert len(est) == 1 and est[0].shape == (d,)
+    with pytest.raises(ValueError, match=r"basis must be a \(d, m\) matrix with d = "):
+        estimate_diagonal(model, "ggn", outputs_fn=outputs_fn, loss_type="mse", basis=u[:-1])

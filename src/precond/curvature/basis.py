@@ -25,7 +25,7 @@ import scipy.linalg
 import torch
 from torch import nn
 
-from .params import flatten, unflatten
+from .params import flatten, trainable, unflatten
 
 
 def _to_numpy(a: Any) -> np.ndarray:
@@ -131,6 +131,9 @@ class RotatedOptimizer(torch.optim.Optimizer):
     take curvature through :meth:`update_curvature` (a flat diagonal in the rotated
     coordinates) or :meth:`update_curvature_matrix` (a ``(d, d)`` matrix ``M`` in the original
     coordinates, fed as ``diag(U^T M U)``: the paper's ``u_i^T H u_i``).
+    :class:`precond.curvature.CurvatureFeeder` feeds it ``diag(U^T C U)`` (exact or estimated,
+    :meth:`basis_in`) with the base optimizer's ``curvature_estimator``, ``curvature_every``
+    and ``curvature_samples``, which this wrapper exposes read-only.
     """
 
     def __init__(self, params: nn.Module | torch.Tensor | Iterable[torch.Tensor], base_factory: Callable[[list[torch.Tensor]], torch.optim.Optimizer], U: Any) -> None:
@@ -163,6 +166,30 @@ class RotatedOptimizer(torch.optim.Optimizer):
     def y(self) -> torch.Tensor:
         """The rotated coordinates the base optimizer works on."""
         return self._y
+
+    # the base optimizer's curvature settings (AttributeError when it takes no curvature)
+    curvature_estimator = property(lambda self: self.base.curvature_estimator)
+    curvature_every = property(lambda self: self.base.curvature_every)
+    curvature_samples = property(lambda self: self.base.curvature_samples)
+
+    def basis_in(self, model: nn.Module) -> torch.Tensor:
+        """``V`` of shape ``(D, d)`` over ``model``'s ``D`` flat trainable entries: row block of
+        each wrapped parameter = its rows of ``U``, zero rows for the model's other parameters.
+        Then ``theta = V y`` on the wrapped entries, and ``diag(V^T C V)`` is the curvature of
+        the rotated coordinates ``y`` for any curvature matrix ``C`` of the model."""
+        offsets, total = {}, 0
+        for _, p in trainable(model):
+            offsets[id(p)] = total
+            total += p.numel()
+        for i, p in enumerate(self._x):
+            if id(p) not in offsets:
+                raise ValueError(f"RotatedOptimizer: its parameter {i} (shape {tuple(p.shape)}) is not a trainable parameter of the model: pass the model it optimizes")
+        v = self.U.new_zeros(total, self.U.shape[1])
+        row = 0
+        for p in self._x:
+            v[offsets[id(p)] : offsets[id(p)] + p.numel()] = self.U[row : row + p.numel()]
+            row += p.numel()
+        return v
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self._x:

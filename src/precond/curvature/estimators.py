@@ -22,6 +22,14 @@ step instead; pass ``scale="sophia"`` for that raw value). ``n_samples`` label d
 the same outputs are averaged.
 
 All estimators return one tensor per trainable parameter (``named_parameters()`` order).
+With a ``basis`` ``V`` of shape ``(d, m)`` (the coordinates ``y`` of ``theta = V y``, e.g.
+:class:`precond.curvature.RotatedOptimizer`'s ``U``) they estimate
+:math:`\operatorname{diag}(V^\top C V)` instead and return one flat tensor of ``m`` entries:
+Hutchinson probes :math:`z \in \{\pm1\}^m` and returns :math:`z \odot V^\top H V z`
+(:math:`\mathbb E = \operatorname{diag}(V^\top H V)`); GNB squares :math:`V^\top \hat g`
+(:math:`\mathbb E[V^\top \hat g \hat g^\top V] = V^\top G V / N`). Like the exact
+quantities, they leave the model's buffers and modes as they were (BatchNorm in train mode:
+batch statistics, running statistics not updated; :func:`precond.curvature.params.preserved_state`).
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ from precond.optim.functional.gauss_newton import canonical_estimator
 
 from . import exact
 from .losses import check_loss_type, rows, sample_output_gradients
-from .params import flatten, trainable, unflatten
+from .params import flatten, preserving_state, trainable, unflatten
 
 GNB_SCALES = ("unbiased", "sophia")
 
@@ -55,27 +63,48 @@ def _chunks(n: int, d: int, budget: int = 1 << 22) -> list[int]:
     return [min(size, n - i) for i in range(0, n, size)]
 
 
+def _per_param(model: nn.Module, flat: torch.Tensor, basis: torch.Tensor | None) -> list[torch.Tensor]:
+    """One tensor per trainable parameter, or ``[flat]`` for an estimate in a ``basis``."""
+    if basis is not None:
+        return [flat.clone()]
+    return [t.clone() for t in unflatten(flat, [p for _, p in trainable(model)])]
+
+
 def hutchinson_samples(
-    model: nn.Module, loss_fn: Callable[[nn.Module], torch.Tensor], n_samples: int, *, generator: torch.Generator | None = None
+    model: nn.Module,
+    loss_fn: Callable[[nn.Module], torch.Tensor],
+    n_samples: int,
+    *,
+    generator: torch.Generator | None = None,
+    basis: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``(n_samples, d)``: the single-probe estimates ``z * (H z)`` (flat), for variance studies."""
+    """``(n_samples, d)`` (``(n_samples, m)`` in a ``basis``): the single-probe estimates
+    ``z * (H z)`` (``z * V^T H V z``), flat, for variance studies."""
     _check_samples(n_samples)
     op = exact.HVP(model, loss_fn)
+    v = None if basis is None else exact.check_basis(basis, op.dim, op.grads[0])
+    m_dim = op.dim if v is None else v.shape[1]
     out = []
-    for m in _chunks(n_samples, op.dim):
-        z = rademacher((m, op.dim), dtype=op.dtype, generator=generator).to(op.device)
-        out.append(z * op.batch(z))
+    for m in _chunks(n_samples, max(op.dim, m_dim)):
+        z = rademacher((m, m_dim), dtype=op.dtype, generator=generator).to(op.device)
+        out.append(z * (op.batch(z) if v is None else op.batch(z @ v.T) @ v))
     return torch.cat(out)
 
 
 def hutchinson_diagonal(
-    model: nn.Module, loss_fn: Callable[[nn.Module], torch.Tensor], *, n_samples: int = 1, generator: torch.Generator | None = None
+    model: nn.Module,
+    loss_fn: Callable[[nn.Module], torch.Tensor],
+    *,
+    n_samples: int = 1,
+    generator: torch.Generator | None = None,
+    basis: torch.Tensor | None = None,
 ) -> list[torch.Tensor]:
-    """Hutchinson estimate of the Hessian diagonal, averaged over ``n_samples`` Rademacher probes."""
-    params = [p for _, p in trainable(model)]
-    return [t.clone() for t in unflatten(hutchinson_samples(model, loss_fn, n_samples, generator=generator).mean(0), params)]
+    """Hutchinson estimate of the Hessian diagonal (of ``V^T H V`` in a ``basis``), averaged over
+    ``n_samples`` Rademacher probes."""
+    return _per_param(model, hutchinson_samples(model, loss_fn, n_samples, generator=generator, basis=basis).mean(0), basis)
 
 
+@preserving_state
 def gnb_samples(
     model: nn.Module,
     outputs_fn: Callable[[nn.Module], "tuple[torch.Tensor, torch.Tensor | None]"],
@@ -84,8 +113,10 @@ def gnb_samples(
     *,
     scale: str = "unbiased",
     generator: torch.Generator | None = None,
+    basis: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``(n_samples, d)``: independent single-draw GNB estimates (flat) on the same outputs.
+    """``(n_samples, d)``: independent single-draw GNB estimates (flat) on the same outputs
+    (``(n_samples, m)``, the squares of ``V^T g_hat``, in a ``basis``).
 
     The draws' output gradients ``dL/do`` are computed in closed form in output space
     (:func:`precond.curvature.losses.sample_output_gradients`) and pulled back with one
@@ -97,6 +128,7 @@ def gnb_samples(
         raise ValueError(f"invalid scale={scale!r}: must be 'unbiased' (N * g_hat^2) or 'sophia' (g_hat^2, use with bs=N)")
     params = [p for _, p in trainable(model)]
     d = sum(p.numel() for p in params)
+    v = None if basis is None else exact.check_basis(basis, d, params[0])
     with torch.enable_grad():
         outputs = outputs_fn(model)[0]
         n_rows = rows(loss_type, outputs).shape[0]
@@ -112,7 +144,7 @@ def gnb_samples(
                     gs = torch.autograd.grad(outputs, params, grad_outputs=gi, retain_graph=True, allow_unused=True)
                     rows_.append(flatten([torch.zeros_like(p) if g is None else g for p, g in zip(params, gs)]))
                 flat = torch.stack(rows_)
-            res.append(flat.detach().pow(2))
+            res.append((flat.detach() if v is None else flat.detach() @ v).pow(2))
     est = torch.cat(res)
     return est * n_rows if scale == "unbiased" else est
 
@@ -125,12 +157,11 @@ def gnb_diagonal(
     n_samples: int = 1,
     scale: str = "unbiased",
     generator: torch.Generator | None = None,
+    basis: torch.Tensor | None = None,
 ) -> list[torch.Tensor]:
-    """Gauss-Newton-Bartlett estimate of the GGN diagonal, averaged over ``n_samples`` label
-    draws (module docstring for the scaling)."""
-    params = [p for _, p in trainable(model)]
-    mean = gnb_samples(model, outputs_fn, loss_type, n_samples, scale=scale, generator=generator).mean(0)
-    return [t.clone() for t in unflatten(mean, params)]
+    """Gauss-Newton-Bartlett estimate of the GGN diagonal (of ``V^T G V`` in a ``basis``),
+    averaged over ``n_samples`` label draws (module docstring for the scaling)."""
+    return _per_param(model, gnb_samples(model, outputs_fn, loss_type, n_samples, scale=scale, generator=generator, basis=basis).mean(0), basis)
 
 
 def estimate_diagonal(
@@ -142,22 +173,21 @@ def estimate_diagonal(
     loss_type: str | None = None,
     n_samples: int = 1,
     generator: torch.Generator | None = None,
+    basis: torch.Tensor | None = None,
 ) -> list[torch.Tensor]:
     """The curvature diagonal named ``estimator`` (``"ggn"``, ``"hessian"``, ``"gnb"``,
     ``"hutchinson"``; aliases as :data:`precond.optim.functional.gauss_newton.ESTIMATOR_ALIASES`),
-    one tensor per trainable parameter. ``ggn``/``gnb`` need ``outputs_fn`` and
-    ``loss_type``; ``hessian``/``hutchinson`` need ``loss_fn``."""
+    one tensor per trainable parameter (one flat tensor of ``diag(V^T C V)`` in a ``basis``).
+    ``ggn``/``gnb`` need ``outputs_fn`` and ``loss_type``; ``hessian``/``hutchinson`` need ``loss_fn``."""
     kind = canonical_estimator(estimator)
     if kind in ("ggn", "gnb"):
         if outputs_fn is None or loss_type is None:
             raise ValueError(f"estimator {kind!r} needs outputs_fn and loss_type (one of 'mse', 'logistic', 'cross_entropy')")
         if kind == "gnb":
-            return gnb_diagonal(model, outputs_fn, loss_type, n_samples=n_samples, generator=generator)
-        params = [p for _, p in trainable(model)]
-        return [t.clone() for t in unflatten(exact.ggn_diagonal(model, outputs_fn, loss_type), params)]
+            return gnb_diagonal(model, outputs_fn, loss_type, n_samples=n_samples, generator=generator, basis=basis)
+        return _per_param(model, exact.ggn_diagonal(model, outputs_fn, loss_type, basis=basis), basis)
     if loss_fn is None:
         raise ValueError(f"estimator {kind!r} needs loss_fn (the loss of the current batch as a function of the model)")
     if kind == "hutchinson":
-        return hutchinson_diagonal(model, loss_fn, n_samples=n_samples, generator=generator)
-    params = [p for _, p in trainable(model)]
-    return [t.clone() for t in unflatten(exact.hessian_diagonal(model, loss_fn), params)]
+        return hutchinson_diagonal(model, loss_fn, n_samples=n_samples, generator=generator, basis=basis)
+    return _per_param(model, exact.hessian_diagonal(model, loss_fn, basis=basis), basis)

@@ -9,9 +9,15 @@ r"""Exact curvature of a model's loss over all its trainable parameters (flatten
   GGN-vector products :math:`J^\top H_{out} (J v)` (reverse mode only).
 
 ``loss_fn(model) -> scalar`` and ``outputs_fn(model) -> (outputs, targets)`` close over
-the batch; the model's parameters are never modified and ``.grad`` is never touched. The
-full matrices cost ``O(d^2)`` memory: use them for d up to a few thousand and the
-products beyond.
+the batch; the model's parameters are never modified and ``.grad`` is never touched, and
+the model's buffers and train/eval modes are left as they were
+(:func:`precond.curvature.params.preserved_state`: a BatchNorm in train mode uses the batch
+statistics and its running statistics are not updated). The full matrices cost ``O(d^2)``
+memory: use them for d up to a few thousand and the products beyond.
+
+The diagonals take an optional ``basis`` ``V`` of shape ``(d, m)`` (columns ``v_i``, e.g. an
+orthogonal ``U``): they then return :math:`\operatorname{diag}(V^\top C V)_i = v_i^\top C v_i`,
+the curvature of the coordinates ``y`` with ``theta = V y`` (:class:`precond.curvature.RotatedOptimizer`).
 """
 
 from __future__ import annotations
@@ -23,12 +29,29 @@ from torch import nn
 from torch.func import jacrev
 
 from .losses import check_loss_type, output_hessian, rows
-from .params import as_function, flatten, trainable, unflatten
+from .params import as_function, flatten, preserved_state, preserving_state, trainable, unflatten
 
 LossFn = Callable[[nn.Module], torch.Tensor]
 OutputsFn = Callable[[nn.Module], "tuple[torch.Tensor, torch.Tensor | None]"]
 
 
+def check_basis(basis: torch.Tensor, d: int, like: torch.Tensor) -> torch.Tensor:
+    """``basis`` as a ``(d, m)`` tensor of ``like``'s dtype and device, or ``ValueError``."""
+    v = torch.as_tensor(basis)
+    if v.dim() != 2 or v.shape[0] != d:
+        raise ValueError(f"basis must be a (d, m) matrix with d = {d} (the trainable parameters' entries), got shape {tuple(v.shape)}")
+    return v.to(dtype=like.dtype, device=like.device)
+
+
+def _diag_in_basis(matrix: torch.Tensor, basis: torch.Tensor | None) -> torch.Tensor:
+    """``diag(M)`` or ``diag(V^T M V)``."""
+    if basis is None:
+        return torch.diagonal(matrix).clone()
+    v = check_basis(basis, matrix.shape[0], matrix)
+    return torch.einsum("dm,de,em->m", v, matrix, v)
+
+
+@preserving_state
 def hessian(model: nn.Module, loss_fn: LossFn) -> torch.Tensor:
     """The ``(d, d)`` Hessian of ``loss_fn(model)`` in the trainable parameters (symmetrized)."""
     f, x0 = as_function(model, loss_fn)
@@ -46,7 +69,7 @@ class HVP:
     def __init__(self, model: nn.Module, loss_fn: LossFn) -> None:
         self.params = [p for _, p in trainable(model)]
         self.dim = sum(p.numel() for p in self.params)
-        with torch.enable_grad():
+        with torch.enable_grad(), preserved_state(model):
             loss = loss_fn(model)
             self.grads = torch.autograd.grad(loss, self.params, create_graph=True, allow_unused=True)
         self.grads = tuple(torch.zeros_like(p) if g is None else g for p, g in zip(self.params, self.grads))
@@ -85,14 +108,18 @@ def hvp(model: nn.Module, loss_fn: LossFn, v: torch.Tensor) -> torch.Tensor:
     return HVP(model, loss_fn)(v)
 
 
-def hessian_diagonal(model: nn.Module, loss_fn: LossFn, *, max_dense: int = 4096) -> torch.Tensor:
-    """The exact Hessian diagonal: from the full Hessian when ``d <= max_dense``, else one
-    Hessian-vector product per coordinate (``d`` backward passes)."""
+def hessian_diagonal(model: nn.Module, loss_fn: LossFn, *, max_dense: int = 4096, basis: torch.Tensor | None = None) -> torch.Tensor:
+    """The exact Hessian diagonal (``diag(V^T H V)`` with a ``basis``): from the full Hessian
+    when ``d <= max_dense``, else one Hessian-vector product per coordinate (per column of
+    ``V``: ``d`` or ``m`` backward passes)."""
     params = [p for _, p in trainable(model)]
     d = sum(p.numel() for p in params)
     if d <= max_dense:
-        return torch.diagonal(hessian(model, loss_fn)).clone()
+        return _diag_in_basis(hessian(model, loss_fn), basis)
     op = HVP(model, loss_fn)
+    if basis is not None:
+        v = check_basis(basis, d, params[0])
+        return torch.stack([torch.dot(v[:, i], op(v[:, i])) for i in range(v.shape[1])])
     out = torch.empty(d, dtype=op.dtype, device=op.device)
     e = torch.zeros(d, dtype=op.dtype, device=op.device)
     for j in range(d):
@@ -110,6 +137,7 @@ def _outputs(model: nn.Module, outputs_fn: OutputsFn, loss_type: str):
     return f, x0, out
 
 
+@preserving_state
 def jacobian(model: nn.Module, outputs_fn: OutputsFn, loss_type: str) -> torch.Tensor:
     """``J`` as ``(N, k, d)``: rows of the outputs (see :mod:`precond.curvature.losses`) by parameters."""
     f, x0, out = _outputs(model, outputs_fn, loss_type)
@@ -118,6 +146,7 @@ def jacobian(model: nn.Module, outputs_fn: OutputsFn, loss_type: str) -> torch.T
     return j.reshape(n, k, -1)
 
 
+@preserving_state
 def ggn(model: nn.Module, outputs_fn: OutputsFn, loss_type: str) -> torch.Tensor:
     """The ``(d, d)`` generalized Gauss-Newton matrix ``J^T H_out J`` of the mean loss."""
     f, x0, out = _outputs(model, outputs_fn, loss_type)
@@ -127,10 +156,14 @@ def ggn(model: nn.Module, outputs_fn: OutputsFn, loss_type: str) -> torch.Tensor
     return 0.5 * (g + g.T)
 
 
-def ggn_diagonal(model: nn.Module, outputs_fn: OutputsFn, loss_type: str) -> torch.Tensor:
-    """The exact GGN diagonal ``sum_i diag(J_i^T H_i J_i)`` (one Jacobian: ``N*k`` backward passes)."""
+@preserving_state
+def ggn_diagonal(model: nn.Module, outputs_fn: OutputsFn, loss_type: str, *, basis: torch.Tensor | None = None) -> torch.Tensor:
+    """The exact GGN diagonal ``sum_i diag(J_i^T H_i J_i)`` (one Jacobian: ``N*k`` backward
+    passes); with a ``basis`` ``V``, ``diag(V^T G V)`` from ``J_i V``."""
     f, x0, out = _outputs(model, outputs_fn, loss_type)
     j = jacobian(model, outputs_fn, loss_type)
+    if basis is not None:
+        j = j @ check_basis(basis, j.shape[-1], j)
     h = output_hessian(loss_type, out).to(j.dtype)
     return torch.einsum("nkd,nkl,nld->d", j, h, j)
 
@@ -147,7 +180,7 @@ class GGNVP:
         self.loss_type = loss_type
         self.params = [p for _, p in trainable(model)]
         self.dim = sum(p.numel() for p in self.params)
-        with torch.enable_grad():
+        with torch.enable_grad(), preserved_state(model):
             self.out = outputs_fn(model)[0]
             self.u = torch.zeros_like(self.out, requires_grad=True)
             jtu = torch.autograd.grad(self.out, self.params, self.u, create_graph=True, allow_unused=True)

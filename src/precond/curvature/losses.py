@@ -12,6 +12,10 @@ is a mean over ``N`` *rows* of a per-row negative log-likelihood ``nll_i``:
 ``cross_entropy``  ``CE`` of ``o.reshape(-1, C)``, mean     last dim is ``k = C`` (logits)        ``Categorical(softmax(o))``
 =================  =======================================  ===================================  =================
 
+Shapes are checked, never broadcast (:func:`check_shapes`): mse and logistic need
+``targets.shape == outputs.shape``; cross entropy needs ``targets.shape == outputs.shape[:-1]``
+(or the flat ``(N,)`` of the rows).
+
 So ``L = (1/N) sum_i nll_i(o_i)`` and the loss Hessian in output space is block diagonal,
 ``H_out = (1/N) diag(F_i)`` with ``F_i = I`` (mse), ``s(1-s)`` (logistic, ``s = sigmoid(o)``)
 or ``diag(p) - p p^T`` (cross entropy, ``p = softmax(o)``): for these canonical losses the
@@ -36,6 +40,21 @@ def check_loss_type(loss_type: object) -> str:
     return loss_type  # type: ignore[return-value]
 
 
+def check_shapes(loss_type: str, outputs: torch.Tensor, targets: torch.Tensor | None) -> None:
+    """``ValueError`` unless ``targets`` fits ``outputs`` for ``loss_type`` (module docstring):
+    ``outputs (N, 1)`` with ``targets (N,)`` would broadcast to ``(N, N)`` under mse."""
+    check_loss_type(loss_type)
+    if targets is None:
+        raise ValueError(f"loss_type {loss_type!r} needs targets, got None")
+    o, t = tuple(outputs.shape), tuple(targets.shape)
+    if loss_type != "cross_entropy":
+        if o != t:
+            hint = " (e.g. outputs.squeeze(-1))" if o == t + (1,) else " (e.g. targets.squeeze(-1))" if t == o + (1,) else ""
+            raise ValueError(f"{loss_type} loss: outputs {o} and targets {t} differ in shape (they would broadcast): make them equal{hint}")
+    elif not o or not o[-1] or t not in (o[:-1], (outputs.numel() // o[-1],)):
+        raise ValueError(f"cross_entropy loss: logits {o} need targets {o[:-1]} (class indices, or the flat rows), got {t}")
+
+
 def rows(loss_type: str, outputs: torch.Tensor) -> torch.Tensor:
     """``outputs`` as a ``(N, k)`` matrix of rows (see the module table)."""
     check_loss_type(loss_type)
@@ -45,8 +64,8 @@ def rows(loss_type: str, outputs: torch.Tensor) -> torch.Tensor:
 
 
 def loss_from_outputs(loss_type: str, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """The scalar mean loss (module table)."""
-    check_loss_type(loss_type)
+    """The scalar mean loss (module table); ``ValueError`` on shapes that do not fit (:func:`check_shapes`)."""
+    check_shapes(loss_type, outputs, targets)
     if loss_type == "mse":
         if outputs.dim() > 1:
             return 0.5 * (outputs - targets).pow(2).sum(-1).mean()

@@ -15,6 +15,8 @@ from typing import Any, ClassVar, Iterator
 import torch
 from torch import nn
 
+from precond.curvature.losses import check_shapes
+
 #: loss types the curvature estimators understand (Gauss-Newton needs the output space)
 LOSS_TYPES = ("mse", "logistic", "cross_entropy")
 
@@ -75,6 +77,8 @@ class Problem:
         return sum(p.numel() for p in self.model(0).parameters() if p.requires_grad)
 
     def loss_from_outputs(self, outputs: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
+        if self.loss_type in LOSS_TYPES:
+            check_shapes(self.loss_type, outputs, targets)  # no silent broadcasting (issue 11)
         if self.loss_type == "mse":
             return 0.5 * (outputs - targets).pow(2).sum(-1).mean() if outputs.dim() > 1 else 0.5 * (outputs - targets).pow(2).mean()
         if self.loss_type == "logistic":

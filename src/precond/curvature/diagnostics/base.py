@@ -120,11 +120,12 @@ def run_after(diagnostics: Iterable[Diagnostic], ctx: StepContext) -> dict[str, 
 
 
 def flat_grad(model: nn.Module, loss_fn: Callable[[nn.Module], torch.Tensor]) -> torch.Tensor:
-    """The flat gradient of ``loss_fn(model)`` over the trainable parameters (``.grad`` untouched)."""
-    from ..params import flatten, trainable
+    """The flat gradient of ``loss_fn(model)`` over the trainable parameters (``.grad`` untouched;
+    buffers and modes as they were: :func:`precond.curvature.params.preserved_state`)."""
+    from ..params import flatten, preserved_state, trainable
 
     params = [p for _, p in trainable(model)]
-    with torch.enable_grad():
+    with torch.enable_grad(), preserved_state(model):
         gs = torch.autograd.grad(loss_fn(model), params, allow_unused=True)
     return flatten([torch.zeros_like(p) if g is None else g for p, g in zip(params, gs)]).detach()
 
