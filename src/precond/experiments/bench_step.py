@@ -12,8 +12,13 @@ allocated), and the first step (state creation, and the kernels' build or load).
 
 The machine's speed drifts (by about 40% within minutes on a shared 2-core VM): every
 configuration is timed in alternation, step by step, with a torch.optim.Adam(fused=True)
-on the same tensors, and its ratio is the median of its steps over the median of those
-baseline steps. Only these same-process ratios mean anything.
+(the baseline) on the same tensors, in ``--rounds`` rounds (baseline first in even rounds,
+the configuration first in odd ones: ABAB..., then BABA...). A round's ratio is the median
+of its steps over the median of its baseline steps; the row's ratio is the median of the
+round ratios, and its spread their interquartile range over their median. A row is flagged
+``noisy`` when that spread exceeds ``--noise-threshold`` (default 0.10) or the baseline's
+own round medians spread by more than ``BASELINE_NOISE`` (0.25): the machine was too busy
+for its ratio to mean much (:func:`round_stats`). Only these same-process ratios mean anything.
 
 Fast paths run with ``nan_policy="propagate"`` (torch's behaviour, no check); the rows
 ``agd+check`` add precond's default ``nan_policy="raise"`` (one read-only pass over the
@@ -22,12 +27,14 @@ gradients before the step).
     precond bench step                          # the GPT-2-like list, float32, CPU
     precond bench step --preset small --steps 5 --optimizers agd,adam
     precond bench step --model mnist1d_mlp --json out.json
+    precond bench step --rounds 9 --steps 27      # more rounds: a noisy machine shows as spread
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing as mp
 import os
 import queue
@@ -35,6 +42,7 @@ import resource
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
@@ -106,6 +114,10 @@ TORCH_PATH_ROWS = ("torch.Adam foreach", "torch.Adam loop")
 
 PATHS = {"loop": dict(foreach=False, fused=False), "foreach": dict(foreach=True), "fused": dict(fused=True)}
 DEFAULT_OPTIMIZERS = "agd,agd_amsgrad,adam,adamw,amsgrad,sgd,adagrad,rmsprop,adabound,sophia,gauss_newton,adagrad_norm"
+#: a row is noisy when the IQR/median of its round ratios exceeds this (``--noise-threshold``)
+NOISE_THRESHOLD = 0.10
+#: a row is noisy too when the baseline's own round medians spread (IQR/median) by more than this
+BASELINE_NOISE = 0.25
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -115,10 +127,87 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     parser.add_argument("--optimizers", default=DEFAULT_OPTIMIZERS, help=f"comma-separated subset of {DEFAULT_OPTIMIZERS}")
     parser.add_argument("--paths", default="loop,foreach,fused", help="comma-separated subset of loop,foreach,fused")
-    parser.add_argument("--steps", type=int, default=15, help="timed steps per configuration (after 2 warm-up steps)")
+    parser.add_argument("--steps", type=int, default=15, help="timed steps per configuration (after 2 warm-up steps), split into --rounds rounds")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of steps alternating with the baseline; the ratio is the median of the round ratios (default 5)")
+    parser.add_argument("--noise-threshold", type=float, default=NOISE_THRESHOLD,
+                        help=f"flag a row noisy when the IQR/median of its round ratios exceeds this (default {NOISE_THRESHOLD})")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurements")
     parser.add_argument("--no-torch-paths", action="store_true", help="skip torch's foreach and loop Adam rows (its fused optimizers are always timed)")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
+
+
+@dataclass(frozen=True)
+class RoundStats:
+    ratio: float  # median of the round ratios
+    ratio_spread: float  # IQR / median of the round ratios (nan for 1 round)
+    round_ratios: list[float]
+    median_s: float  # median of all the configuration's timed steps
+    baseline_s: float  # median of all the baseline's timed steps
+    baseline_spread: float  # IQR / median of the baseline's round medians (nan for 1 round)
+    noisy: bool
+    reason: str  # why it is noisy, "" otherwise
+
+
+def _iqr_over_median(x: list[float]) -> float:
+    if len(x) < 2:
+        return math.nan
+    q1, med, q3 = statistics.quantiles(x, n=4, method="inclusive")
+    return (q3 - q1) / med
+
+
+def round_stats(times: list[list[float]], baseline: list[list[float]], *, threshold: float = NOISE_THRESHOLD,
+                baseline_threshold: float = BASELINE_NOISE) -> RoundStats:  # fmt: skip
+    """Ratio, spread and noise flag from per-round step times (``times[r]``, ``baseline[r]``: the
+    seconds of round ``r``'s steps of the configuration and of the baseline).
+
+    ``ratio_r = median(times[r]) / median(baseline[r])``; ``ratio = median_r ratio_r``, robust
+    to a minority of disturbed rounds; ``spread = IQR(ratio_r) / ratio`` (quartiles by linear
+    interpolation). Noisy when ``spread > threshold`` or the baseline's round medians have
+    ``IQR / median > baseline_threshold``: timings that vary this much between rounds give a
+    ratio that another run would not reproduce.
+    """
+    if len(times) != len(baseline) or not times or not all(times) or not all(baseline):
+        raise ValueError("round_stats needs the same number (>= 1) of non-empty rounds of times and of baseline times")
+    base_med = [statistics.median(b) for b in baseline]
+    ratios = [statistics.median(t) / b for t, b in zip(times, base_med)]
+    spread, bspread = _iqr_over_median(ratios), _iqr_over_median(base_med)
+    why = []
+    if spread > threshold:
+        why.append(f"round ratios spread {spread:.0%} > {threshold:.0%}")
+    if bspread > baseline_threshold:
+        why.append(f"baseline rounds spread {bspread:.0%} > {baseline_threshold:.0%}")
+    return RoundStats(
+        ratio=statistics.median(ratios), ratio_spread=spread, round_ratios=ratios,
+        median_s=statistics.median([x for t in times for x in t]),
+        baseline_s=statistics.median([x for b in baseline for x in b]),
+        baseline_spread=bspread, noisy=bool(why), reason="; ".join(why),
+    )  # fmt: skip
+
+
+def _rounds(steps: int, rounds: int) -> list[int]:
+    """Steps per round: ``steps`` split into ``min(rounds, steps)`` rounds as evenly as possible."""
+    r = max(1, min(rounds, steps))
+    return [steps // r + (i < steps % r) for i in range(r)]
+
+
+def _interleaved(opt: torch.optim.Optimizer, baseline: torch.optim.Optimizer, device: str, per_round: list[int]):
+    """Per-round step times of ``opt`` and ``baseline``, alternated step by step; the baseline
+    steps first in even rounds and second in odd ones (ABAB..., BABA...), so that neither
+    always follows the other."""
+    times: list[list[float]] = []
+    base: list[list[float]] = []
+    for r, k in enumerate(per_round):
+        t, b = [], []
+        for _ in range(k):
+            if r % 2 == 0:
+                b.append(_timed_step(baseline, device))
+                t.append(_timed_step(opt, device))
+            else:
+                t.append(_timed_step(opt, device))
+                b.append(_timed_step(baseline, device))
+        times.append(t)
+        base.append(b)
+    return times, base
 
 
 def _log(msg: str) -> None:
@@ -276,6 +365,9 @@ def main(args: argparse.Namespace) -> int:
     paths = [p.strip() for p in args.paths.split(",") if p.strip()]
     if any(p not in PATHS for p in paths):
         raise SystemExit(f"invalid --paths {args.paths!r}: choose from loop,foreach,fused")
+    if args.steps < 1 or args.rounds < 1:
+        raise SystemExit(f"--steps ({args.steps}) and --rounds ({args.rounds}) must be >= 1")
+    per_round = _rounds(args.steps, args.rounds)
     n_params = sum(int(torch.Size(s).numel()) for s in shapes)
     esize = torch.empty((), dtype=dtype).element_size()
 
@@ -296,6 +388,7 @@ def main(args: argparse.Namespace) -> int:
     header = {
         "device": device, "dtype": args.dtype, "threads": torch.get_num_threads(), "torch": torch.__version__,
         "params": n_params, "tensors": len(shapes), "preset": args.model or args.preset, "steps": args.steps,
+        "rounds": len(per_round), "noise_threshold": args.noise_threshold, "baseline_noise_threshold": BASELINE_NOISE,
     }  # fmt: skip
     _log(f"bench step: {n_params / 1e6:.1f}M params in {len(shapes)} tensors, {args.dtype}, {device}, "
          f"{torch.get_num_threads()} threads")  # fmt: skip
@@ -329,33 +422,35 @@ def main(args: argparse.Namespace) -> int:
             opt = _factory(name, path)(params)
             first = _timed_step(opt, device)
             opt.step()
-            ours, base = [], []
-            for _ in range(args.steps):  # alternate with the baseline to cancel drift
-                ours.append(_timed_step(opt, device))
-                base.append(_timed_step(baseline, device))
+            baseline.step()  # the baseline warm again too: it last ran before this construction
+            ours, base = _interleaved(opt, baseline, device, per_round)  # alternated: drift cancels
             del opt
         except Exception as exc:
             _log(f"    failed: {type(exc).__name__}: {exc}")
             results.append({"optimizer": name, "path": path, "error": f"{type(exc).__name__}: {exc}"})
             continue
-        med, bmed = statistics.median(ours), statistics.median(base)
+        st = round_stats(ours, base, threshold=args.noise_threshold)
         mem = memory.get((name, path))
         results.append({
             "optimizer": name, "path": path or "",
             "nan_policy": "raise" if name.endswith("+check") else ("propagate" if not name.startswith("torch.") else "-"),
-            "median_ms": med * 1e3, "ratio_to_torch_fused_adam": med / bmed, "baseline_ms": bmed * 1e3,
-            "gb_per_s": floats * esize * n_params / med / 1e9, "first_step_ms": first * 1e3,
+            "median_ms": st.median_s * 1e3, "ratio_to_torch_fused_adam": st.ratio, "baseline_ms": st.baseline_s * 1e3,
+            "ratio_spread": st.ratio_spread, "round_ratios": st.round_ratios, "baseline_spread": st.baseline_spread,
+            "noisy": st.noisy, "noise": st.reason,
+            "gb_per_s": floats * esize * n_params / st.median_s / 1e9, "first_step_ms": first * 1e3,
             "peak_step_mb": (mem / 2**20) if isinstance(mem, (int, float)) else None,
         })  # fmt: skip
-        _log(f"    {med * 1e3:.1f} ms (x{med / bmed:.2f} torch fused Adam)")
+        _log(f"    {st.median_s * 1e3:.1f} ms (x{st.ratio:.2f} torch fused Adam at {st.baseline_s * 1e3:.1f} ms)"
+             + (f"  noisy: {st.reason}" if st.noisy else ""))  # fmt: skip
 
     # ratio to torch's fused optimizer of the same rule, through their two same-process ratios
-    torch_ratio = {r["optimizer"]: r["ratio_to_torch_fused_adam"] for r in results if "error" not in r and not r["path"]}
+    torch_rows = {r["optimizer"]: r for r in results if "error" not in r and not r["path"]}
     for r in results:
         twin = TORCH_COUNTERPART.get(r["optimizer"])
-        if "error" not in r and twin in torch_ratio:
+        if "error" not in r and twin in torch_rows:
             r["torch_same_rule"] = twin
-            r["ratio_to_torch_same_rule"] = r["ratio_to_torch_fused_adam"] / torch_ratio[twin]
+            r["ratio_to_torch_same_rule"] = r["ratio_to_torch_fused_adam"] / torch_rows[twin]["ratio_to_torch_fused_adam"]
+            r["same_rule_noisy"] = r["noisy"] or torch_rows[twin]["noisy"]
     base_mem = memory.get(("torch.Adam fused", None))
     for r in results:
         if r.get("peak_step_mb") is not None and isinstance(base_mem, (int, float)) and base_mem > 0:
@@ -363,22 +458,27 @@ def main(args: argparse.Namespace) -> int:
     print(format_table(header, results, load_s, kernels))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"header": header, "kernels": kernels, "kernel_load_s": load_s, "results": results}, f, indent=2)
+            json.dump({"header": header, "kernels": kernels, "kernel_load_s": load_s, "results": results,
+                       "warnings": noise_warnings(header, results)}, f, indent=2)  # fmt: skip
     return 0
 
 
 def format_table(header: dict[str, Any], results: list[dict[str, Any]], load_s: float, kernels: bool) -> str:
+    """The Markdown table, then a warning line when a row is noisy (see :func:`round_stats`)."""
+    rounds = header.get("rounds", 1)
     lines = [
         f"{header['params'] / 1e6:.1f}M params in {header['tensors']} tensors ({header['preset']}), {header['dtype']}, "
-        f"{header['device']}, {header['threads']} threads, torch {header['torch']}, median of {header['steps']} steps; "
+        f"{header['device']}, {header['threads']} threads, torch {header['torch']}; {header['steps']} steps in {rounds} rounds "
+        f"alternating with the baseline torch.Adam fused (its ms: `baseline ms`), ratio = median of the round ratios; "
         f"kernels {'loaded' if kernels else 'unavailable'} in {load_s:.1f} s",
         "",
-        "| optimizer | path | nan_policy | ms/step | x torch fused Adam | x torch same rule | GB/s | peak step MB (x torch) | first step ms |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|",
-    ]
+        "| optimizer | path | nan_policy | ms/step | baseline ms | x torch fused Adam | spread | x torch same rule | GB/s "
+        "| peak step MB (x torch) | first step ms |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]  # fmt: skip
     for r in results:
         if "error" in r:
-            lines.append(f"| {r['optimizer']} | {r['path'] or ''} | | failed: {r['error']} | | | | | |")
+            lines.append(f"| {r['optimizer']} | {r['path'] or ''} | | failed: {r['error']} | | | | | | | |")
             continue
         mem = "-"
         if r.get("peak_step_mb") is not None:
@@ -388,8 +488,35 @@ def format_table(header: dict[str, Any], results: list[dict[str, Any]], load_s: 
         same = "-"
         if "ratio_to_torch_same_rule" in r:
             same = f"{r['ratio_to_torch_same_rule']:.2f} ({r['torch_same_rule'].removeprefix('torch.').removesuffix(' fused')})"
+            same += " noisy" if r.get("same_rule_noisy") else ""
+        ratio = f"{r['ratio_to_torch_fused_adam']:.2f}" + (" noisy" if r.get("noisy") else "")
+        spread = "-" if math.isnan(r.get("ratio_spread", math.nan)) else f"{r['ratio_spread']:.0%}"
         lines.append(
-            f"| {r['optimizer']} | {r['path']} | {r['nan_policy']} | {r['median_ms']:.1f} | "
-            f"{r['ratio_to_torch_fused_adam']:.2f} | {same} | {r['gb_per_s']:.1f} | {mem} | {r['first_step_ms']:.0f} |"
+            f"| {r['optimizer']} | {r['path']} | {r['nan_policy']} | {r['median_ms']:.1f} | {r['baseline_ms']:.1f} | "
+            f"{ratio} | {spread} | {same} | {r['gb_per_s']:.1f} | {mem} | {r['first_step_ms']:.0f} |"
         )
-    return "\n".join(lines)
+    warnings = noise_warnings(header, results)
+    return "\n".join(lines + ([""] + warnings if warnings else []))
+
+
+def noise_warnings(header: dict[str, Any], results: list[dict[str, Any]]) -> list[str]:
+    """Warning lines: the rows flagged noisy, and the control (``torch.Adam fused`` timed
+    against the baseline, the same optimizer) when its ratio is off 1 by more than the
+    threshold, a bias that alternation did not cancel and that every row shares."""
+    threshold = header.get("noise_threshold", NOISE_THRESHOLD)
+    out = []
+    noisy = [r for r in results if r.get("noisy")]
+    if noisy:
+        out.append(
+            f"warning: {len(noisy)} of {len(results)} rows are noisy (their round ratios spread by more than "
+            f"{threshold:.0%} of their median, or the baseline's rounds by more than "
+            f"{header.get('baseline_noise_threshold', BASELINE_NOISE):.0%}): the machine was too busy for those ratios "
+            "to mean anything; rerun on a quiet machine, or with more --rounds and --steps"
+        )  # fmt: skip
+    control = next((r for r in results if r["optimizer"] == "torch.Adam fused" and "error" not in r), None)
+    if control is not None and abs(math.log(control["ratio_to_torch_fused_adam"])) > math.log1p(threshold):
+        out.append(
+            f"warning: the baseline timed against itself (torch.Adam fused) measured x{control['ratio_to_torch_fused_adam']:.2f}, "
+            f"not 1 within {threshold:.0%}: every ratio of this run may carry that bias"
+        )  # fmt: skip
+    return out

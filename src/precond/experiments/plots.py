@@ -264,7 +264,7 @@ def profile_table(costs: dict[str, dict[str, float]]) -> list[list[str]]:
     return rows
 
 
-def performance_profile(costs: dict[str, dict[str, float]], base: Path, *, what: str = "tuned test metric") -> Path | None:
+def performance_profile(costs: dict[str, dict[str, float]], base: Path, *, what: str = "tuned test estimate") -> Path | None:
     """Dolan-More profiles, drawn for at least 2 problems and 2 solvers (else ``None``): a profile
     over one problem is only its ranking. A solver that did not run on a problem counts as
     failing there, and its legend entry names those problems."""
