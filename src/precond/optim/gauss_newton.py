@@ -16,6 +16,7 @@ from .functional.gauss_newton import (
     check_power,
     gauss_newton_diag,
     gauss_newton_update_curvature,
+    nonpositive_curvature_counts,
 )
 
 
@@ -116,11 +117,19 @@ class CurvatureOptimizer(PrecondOptimizer):
 class GaussNewtonDiag(CurvatureOptimizer):
     r"""Diagonal Gauss-Newton preconditioner GN^p, ``p`` in {-1, -1/2} (seed 002).
 
-    ``x -= lr * (max(h_hat, 0) + damping)**power * u`` with ``h_hat`` the (bias-corrected
+    ``x -= lr * (|h_hat| + damping)**power * u`` with ``h_hat`` the (bias-corrected
     EMA of the) curvature diagonal received through :meth:`update_curvature` and ``u`` the
     gradient (or its bias-corrected EMA with ``momentum > 0``). With ``power=-1``,
     ``lr=1``, ``damping=0`` and the exact curvature it is Newton's method on a separable
     quadratic. Equations in :mod:`precond.optim.functional.gauss_newton`.
+
+    Non-positive curvature: the GGN (and GNB) diagonal is ``>= 0``, where ``|h_hat| = h_hat``.
+    A negative entry (``estimator="hessian"`` or ``"hutchinson"``) is used by its magnitude
+    (saddle-free Newton: the step is the one a positive curvature of that size gets, still
+    downhill, instead of ``lr * u / damping``); where ``|h_hat| + damping = 0`` (``damping=0``
+    and ``h_hat = 0``, e.g. a dead ReLU unit) the coordinate does not move (never
+    ``0 * inf = NaN``). :meth:`update_curvature` warns (``RuntimeWarning``, once per
+    optimizer) the first time either happens.
 
     Args:
         params: iterable of tensors or of dicts defining param groups.
@@ -128,7 +137,7 @@ class GaussNewtonDiag(CurvatureOptimizer):
         power: -1 (GN^-1) or -0.5 (GN^-1/2).
         momentum: beta1 of the EMA of gradients (0: none).
         beta2: EMA coefficient of the curvature over successive estimates (0: latest only).
-        damping: added to the curvature before the power (> 0 avoids division by zero).
+        damping: added to ``|h_hat|`` before the power (0: no step where ``h_hat = 0``).
         weight_decay: decoupled decay ``p *= 1 - lr*wd``.
         estimator: which curvature the training loop should feed (read by
             :class:`precond.curvature.CurvatureFeeder`): ``"ggn"`` (exact GGN diagonal, the
@@ -186,10 +195,23 @@ class GaussNewtonDiag(CurvatureOptimizer):
         state["curvature_step"] = torch.tensor(0.0, dtype=torch.float32)
 
     def _apply_curvature(self, group: dict[str, Any], params: list[torch.Tensor], estimates: list[torch.Tensor]) -> None:
+        curvatures = [self.state[p]["curvature"] for p in params]
         gauss_newton_update_curvature(
-            [self.state[p]["curvature"] for p in params], [self.state[p]["curvature_step"] for p in params],
-            estimates, beta2=group["beta2"],
+            curvatures, [self.state[p]["curvature_step"] for p in params], estimates, beta2=group["beta2"],
         )  # fmt: skip
+        if not getattr(self, "_warned_nonpositive", False):  # one check per update until it has warned once
+            self._warn_nonpositive(curvatures, group["damping"])
+
+    def _warn_nonpositive(self, curvatures: list[torch.Tensor], damping: float) -> None:
+        """``RuntimeWarning`` (once per optimizer) when the non-positive-curvature rule applies."""
+        neg, zero, total = nonpositive_curvature_counts(curvatures, damping=damping)
+        what = ([f"{neg} of {total} curvature entries are negative (a Hessian or Hutchinson estimate): "
+                 "those coordinates are preconditioned with |h|"] if neg else [])
+        what += [f"{zero} of {total} entries are 0 with damping=0: those coordinates take no step"] if zero else []
+        if what:
+            self._warned_nonpositive = True
+            warnings.warn(f"GaussNewtonDiag: {'; '.join(what)} (see docs/curvature.md, non-positive curvature; "
+                          "warned once per optimizer)", RuntimeWarning, stacklevel=5)  # fmt: skip
 
 
     def _group_step(self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor], impl: str) -> None:

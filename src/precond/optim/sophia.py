@@ -20,11 +20,18 @@ class Sophia(CurvatureOptimizer):
     r"""Sophia (Liu et al. 2023, arXiv 2305.14342) as the official ``SophiaG``.
 
     ``p *= 1 - lr*wd``; ``m = b1 m + (1-b1) g``;
-    ``p -= lr * sign(m) * min(|m| / (rho*bs*h + 1e-15), 1)``; no bias correction; ``h`` is
+    ``p -= lr * sign(m) * min(|m| / (max(rho*bs*h, 0) + 1e-15), 1)``; no bias correction; ``h`` is
     the EMA (``b2``) of the curvature estimates received through :meth:`update_curvature`
     (the official ``update_hessian``), refreshed every ``update_every`` = 10 steps by the
     training loop (:class:`precond.curvature.CurvatureFeeder`). Before the first estimate
     ``h = 0`` and the step is ``lr * sign(m)``, as in the official code.
+
+    Negative curvature (``estimator="hessian"`` or ``"hutchinson"``, Sophia-H): where
+    ``h < 0`` the denominator is ``eps``, so the step there is the sign-momentum step
+    ``lr * sign(m)`` (the paper's ``clip(m / max(rho*h, eps), 1)``); the official code's
+    ``rho*bs*h + eps`` would make the ratio negative and the step unbounded uphill. Where
+    ``h >= 0`` the two are the same bit for bit. Every coordinate moves against ``sign(m)``
+    by at most ``lr`` (after the weight decay).
 
     Scaling: precond's estimators give an unbiased estimate of the curvature diagonal of
     the mean loss, so the default ``bs=1``. To reproduce the official loop exactly, feed
@@ -47,7 +54,8 @@ class Sophia(CurvatureOptimizer):
             three paths (default: ``fused`` on CPU, see :mod:`precond.optim.kernels.sophia`);
             :meth:`update_curvature` always runs the reference loop.
 
-    :meth:`win_rate` gives the fraction of coordinates not clipped at the last step.
+    :meth:`win_rate` gives the fraction of coordinates not clipped at the last step
+    (``|m| < max(rho*bs*h, 0) + eps``).
     """
 
     state_names = ("exp_avg", "hessian")
@@ -98,7 +106,7 @@ class Sophia(CurvatureOptimizer):
 
     @torch.no_grad()
     def win_rate(self) -> dict[str, Any]:
-        """Fraction of coordinates *not* clipped (``|m| < rho*bs*h + eps``) at the last step.
+        """Fraction of coordinates *not* clipped (``|m| < max(rho*bs*h, 0) + eps``) at the last step.
 
         Read off the state (``m`` and ``h`` after the step are those the step used), so it
         costs nothing unless called. Returns ``{"overall": f, "groups": [f, ...],
@@ -112,7 +120,7 @@ class Sophia(CurvatureOptimizer):
                 if not state or float(state["step"]) < 1:
                     fracs.append(None)
                     continue
-                r = sophia_ratio(_work(state["exp_avg"]), _work(state["hessian"]), rho=group["rho"], bs=group["bs"], eps=group["eps"])
+                r = sophia_ratio(_work(state["exp_avg"]), _work(state["hessian"]), rho_bs=group["rho"] * group["bs"], eps=group["eps"])
                 n = int((r < 1.0).sum())
                 hits, total = hits + n, total + r.numel()
                 fracs.append(n / max(r.numel(), 1))

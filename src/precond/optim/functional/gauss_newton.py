@@ -5,7 +5,8 @@ The update of the paper, in the identity basis (other bases: :mod:`precond.curva
 .. math::
 
     \theta_{t} = \theta_{t-1} - \eta\, D_t\, u_t,\qquad
-    D_t = \operatorname{diag}\big(\max(\hat h_t, 0) + \lambda\big)^{p},\quad p \in \{-1, -\tfrac12\}
+    D_t = \operatorname{diag}\big(|\hat h_t| + \lambda\big)^{p},\quad p \in \{-1, -\tfrac12\},
+    \qquad D_{t,ii} = 0 \ \text{where}\ |\hat h_{t,i}| + \lambda = 0
 
 with :math:`\hat h_t` the curvature diagonal (the Gauss-Newton / GGN diagonal, or an estimate of
 it, or the Hessian diagonal) fed by :func:`gauss_newton_update_curvature`, kept as an EMA
@@ -18,8 +19,21 @@ over the ``k`` curvature estimates :math:`c_1..c_k` received so far (``beta2 = 0
 latest estimate), :math:`\lambda` the damping, and :math:`u_t` the gradient or, with
 ``momentum`` :math:`\beta_1 > 0`, the bias-corrected EMA
 :math:`\hat m_t = m_t/(1-\beta_1^t)`, :math:`m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t`.
-Decoupled weight decay ``p *= 1 - lr*wd`` comes first. Negative curvature (possible with
-the Hessian or Hutchinson) is clipped at 0 before the damping.
+Decoupled weight decay ``p *= 1 - lr*wd`` comes first.
+
+**Non-positive curvature.** The GGN diagonal and its GNB estimate are :math:`\ge 0`; there
+:math:`|\hat h| = \hat h` and the rule is the paper's :math:`(\hat h + \lambda)^p` bit for bit.
+The Hessian diagonal and the Hutchinson estimate can be negative. Clipping them at 0 (the
+rule before) turns every negative entry into the step :math:`\eta\,\lambda^{p} u`
+(:math:`10^8\,\eta u` for GN^-1 at the default :math:`\lambda = 10^{-8}`). precond uses the magnitude
+:math:`|\hat h|` instead, as saddle-free Newton does (Dauphin et al. 2014, arXiv 1406.2572;
+Apollo's rectified :math:`|B|`, Ma 2020, arXiv 2009.13586): the coordinate still moves
+downhill (against :math:`u`), and by exactly what a positive curvature of the same size
+would give, so a negative entry never makes a step a positive one could not. Where
+:math:`|\hat h| + \lambda = 0` (:math:`\lambda = 0` and :math:`\hat h = 0`, e.g. a dead ReLU
+unit in the Newton setting) :math:`D = 0`: the coordinate does not move, instead of
+:math:`0\cdot\infty = \mathrm{NaN}`. :func:`nonpositive_curvature_counts` counts both cases
+(``GaussNewtonDiag`` warns once when one occurs).
 """
 
 from __future__ import annotations
@@ -74,6 +88,26 @@ def gauss_newton_update_curvature(
         k += 1
         with working_precision(h) as (hh,):
             hh.mul_(beta2).add_(c.to(hh.dtype), alpha=1.0 - beta2)
+
+
+def nonpositive_curvature_counts(curvatures: list[torch.Tensor], *, damping: float) -> tuple[int, int, int]:
+    """``(negative, zero_undamped, total)`` over the curvature EMAs ``h``: entries ``h < 0``
+    (where the step uses ``|h_hat|``), entries ``h == 0`` when ``damping == 0`` (where it
+    takes no step), and the number of entries (``h_hat = h / (1 - beta2^k)`` has ``h``'s signs)."""
+    if not curvatures:
+        return 0, 0, 0
+    neg = torch.stack([(h < 0).sum() for h in curvatures]).sum()
+    zero = torch.stack([(h == 0).sum() for h in curvatures]).sum() if damping == 0.0 else neg.new_zeros(())
+    return int(neg), int(zero), sum(h.numel() for h in curvatures)
+
+
+def gauss_newton_preconditioner(h_hat: torch.Tensor, *, damping: float, power: float) -> torch.Tensor:
+    """``D = (|h_hat| + damping)**power``, and ``D = 0`` where ``|h_hat| + damping == 0``
+    (module docstring, Non-positive curvature). A new tensor; ``h_hat`` is not changed."""
+    x = h_hat.abs().add_(damping)
+    zero = x == 0.0 if damping == 0.0 else None  # x >= damping > 0 otherwise
+    d = x.pow_(power)
+    return d if zero is None else d.masked_fill_(zero, 0.0)
 
 
 class GaussNewtonCoefficients(NamedTuple):
@@ -158,5 +192,5 @@ def gauss_newton_diag(
             else:
                 u = g
             h_hat = h / c.bc2 if beta2 > 0.0 else h  # h_hat = h_k / (1 - b2^k)
-            d = h_hat.clamp(min=0.0).add_(c.damping).pow_(power)  # D = (max(h_hat, 0) + lambda)^p
+            d = gauss_newton_preconditioner(h_hat, damping=c.damping, power=power)  # D = (|h_hat| + lambda)^p
             p.addcmul_(d, u, value=c.neg_lr)  # theta_t = theta_{t-1} - eta D u

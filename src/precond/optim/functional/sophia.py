@@ -8,7 +8,7 @@ package ``sophia-opt``) does, per step, with no bias correction:
     \theta &\leftarrow \theta\,(1 - \eta\,\lambda) \\
     m &\leftarrow \beta_1 m + (1-\beta_1)\, g \\
     \theta &\leftarrow \theta - \eta\,\operatorname{sign}(m)\,
-        \min\!\Big(\frac{|m|}{\rho\, b\, h + \epsilon}, 1\Big), \qquad \epsilon = 10^{-15}
+        \min\!\Big(\frac{|m|}{\max(\rho\, b\, h, 0) + \epsilon}, 1\Big), \qquad \epsilon = 10^{-15}
 
 (the code's ``rho`` is the paper's :math:`\gamma`, ``b`` = ``bs``), and, every ``k`` (= 10)
 steps from the training loop, :math:`h \leftarrow \beta_2 h + (1-\beta_2)\, c` with ``c``
@@ -17,6 +17,17 @@ the curvature estimate (:func:`sophia_update_hessian`). The official loop feeds
 ``bs`` samples on labels drawn from the model (Gauss-Newton-Bartlett), so that
 :math:`b\,h` estimates the GGN diagonal. precond's estimators return that unbiased
 diagonal directly (:math:`c = b\,\hat g\odot\hat g`), to be used with ``bs = 1``.
+
+**Negative curvature.** The official code divides by :math:`\rho b h + \epsilon`, which is
+negative where :math:`h < 0` (a Hessian or Hutchinson estimate, Sophia-H): the ratio is then
+negative, the clip bounds it only from above, and the coordinate moves *along* its momentum
+by an unbounded amount. precond divides by :math:`\max(\rho b h, 0) + \epsilon` instead:
+bit for bit the official denominator where :math:`h \ge 0` (the official GNB estimate is a
+square), and :math:`\epsilon` where :math:`h < 0`, so the ratio is :math:`\ge 0` and clipped at
+1 there, as in the paper's rule :math:`\operatorname{clip}(m / \max(\gamma h, \epsilon), 1)`
+(Liu et al. 2023, Algorithm 3). Every coordinate moves against :math:`\operatorname{sign}(m)`
+by at most :math:`\eta`; where :math:`h \le 0` that is the sign-momentum step
+:math:`\eta\,\operatorname{sign}(m)` (for :math:`|m| \ge \epsilon`).
 """
 
 from __future__ import annotations
@@ -38,9 +49,11 @@ def sophia_update_hessian(hessians: list[torch.Tensor], estimates: list[torch.Te
             hh.mul_(beta2).add_(c.to(hh.dtype), alpha=1.0 - beta2)
 
 
-def sophia_ratio(exp_avg: torch.Tensor, hessian: torch.Tensor, *, rho: float, bs: float, eps: float = SOPHIA_EPS) -> torch.Tensor:
-    """``|m| / (rho*bs*h + eps)`` before the clip at 1 (a coordinate is clipped where it is >= 1)."""
-    return exp_avg.abs() / (hessian * (rho * bs) + eps)
+def sophia_ratio(exp_avg: torch.Tensor, hessian: torch.Tensor, *, rho_bs: float, eps: float = SOPHIA_EPS) -> torch.Tensor:
+    """``|m| / (max(rho*bs*h, 0) + eps)`` before the clip at 1 (a coordinate is clipped where
+    it is >= 1); ``rho_bs`` = rho*bs. Non-negative, and the official ``|m| / (rho*bs*h + eps)``
+    bit for bit where ``h >= 0`` (module docstring, Negative curvature)."""
+    return exp_avg.abs() / (hessian * rho_bs).clamp_(min=0.0).add_(eps)
 
 
 class SophiaCoefficients(NamedTuple):
@@ -92,6 +105,6 @@ def sophia(
             g = signed_grad(g, maximize)
             p.mul_(c.decay)  # theta <- theta (1 - eta lambda)
             m.mul_(c.beta1).add_(g, alpha=1.0 - c.beta1)  # m <- b1 m + (1-b1) g
-            # official: (exp_avg.abs() / (rho * bs * hess + 1e-15)).clamp(None, 1)
-            ratio = (m.abs() / (c.rho_bs * h + c.eps)).clamp_(max=1.0)  # min(|m| / (rho b h + eps), 1)
+            # official: (exp_avg.abs() / (rho * bs * hess + 1e-15)).clamp(None, 1), with h < 0 floored
+            ratio = sophia_ratio(m, h, rho_bs=c.rho_bs, eps=c.eps).clamp_(max=1.0)  # min(|m| / (max(rho b h, 0) + eps), 1)
             p.addcmul_(m.sign(), ratio, value=c.neg_lr)  # theta <- theta - eta sign(m) ratio

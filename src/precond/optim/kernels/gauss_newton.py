@@ -9,11 +9,13 @@ once per distinct ``(t, k)``. The element formula is the loop's:
 
     \theta \leftarrow (1-\eta\lambda_{wd})\,\theta,\quad
     u = g \ \text{or}\ \frac{m}{1-\beta_1^t},\ m \leftarrow \beta_1 m + (1-\beta_1) g,\quad
-    \theta \leftarrow \theta - \eta\,\Big(\max\!\Big(\frac{h}{1-\beta_2^k}, 0\Big) + \lambda\Big)^{p} u
+    \theta \leftarrow \theta - \eta\,\Big(\Big|\frac{h}{1-\beta_2^k}\Big| + \lambda\Big)^{p} u
 
 with :math:`p = -1` a reciprocal and :math:`p = -1/2` a reciprocal square root (torch's
-``pow`` takes the same shortcuts; no elementwise ``pow``). The fused kernel reads p, g, h
-(and m) and writes p (and m): 4 floats per parameter, 6 with momentum. The curvature EMA
+``pow`` takes the same shortcuts; no elementwise ``pow``), and no step where
+:math:`|h| + \lambda = 0` (``damping = 0``: the loop's mask, the kernel's branch). The fused
+kernel reads p, g, h (and m) and writes p (and m): 4 floats per parameter, 6 with momentum.
+The curvature EMA
 (:func:`~precond.optim.functional.gauss_newton.gauss_newton_update_curvature`) stays on the loop.
 """
 
@@ -75,11 +77,14 @@ def gauss_newton_diag_foreach(params, grads, exp_avgs, curvatures, curvature_ste
             u = g
         if beta2 > 0.0:
             d = torch._foreach_div(h, [ci.bc2 for ci in cs])  # h_hat, per tensor (its own k)
-            torch._foreach_clamp_min_(d, 0.0)
+            torch._foreach_abs_(d)
         else:
-            d = torch._foreach_clamp_min(h, 0.0)
-        torch._foreach_add_(d, c.damping)
+            d = torch._foreach_abs(h)
+        torch._foreach_add_(d, c.damping)  # |h_hat| + lambda
+        zero = [x == 0.0 for x in d] if c.damping == 0.0 else None
         torch._foreach_pow_(d, power)  # -1 and -1/2: reciprocal and rsqrt, as the loop's pow_
+        for x, z in zip(d, zero or ()):
+            x.masked_fill_(z, 0.0)  # no step where |h_hat| + lambda = 0 (never 0 * inf)
         torch._foreach_addcmul_(p, d, u, value=c.neg_lr)
 
     run_foreach(gauss_newton_diag, (params, grads, exp_avgs, curvatures, curvature_steps), state_steps, hp, body)

@@ -573,7 +573,7 @@ std::vector<int64_t> adabound_step(TensorList params, TensorList grads, TensorLi
 
 // ================================================================================ Sophia ===
 // coeffs row (functional/sophia.py SophiaCoefficients): 0 decay (1 - lr wd), 1 beta1, 2 rho*bs, 3 eps, 4 -lr
-// p *= decay; m = b1 m + (1-b1) g; r = min(|m| / (rho bs h + eps), 1); p += (-lr sign(m)) r
+// p *= decay; m = b1 m + (1-b1) g; r = min(|m| / (max(rho bs h, 0) + eps), 1); p += (-lr sign(m)) r
 // reads p, g, m, h; writes p, m (6 floats per parameter)
 template <typename T>
 static void sophia_range(T* __restrict__ p_, const T* __restrict__ g_, T* __restrict__ m_, const T* __restrict__ h_,
@@ -586,7 +586,7 @@ static void sophia_range(T* __restrict__ p_, const T* __restrict__ g_, T* __rest
     const C g = sign * ld(g_, i);
     C p = ld(p_, i) * decay;
     const C m = ld(m_, i) * beta1 + one_m_b1 * g;
-    const C ratio = clamp_hi(C(std::abs(m)) / (rho_bs * ld(h_, i) + eps), C(1));
+    const C ratio = clamp_hi(C(std::abs(m)) / (clamp_lo(rho_bs * ld(h_, i), C(0)) + eps), C(1));
     const C sgn = C(m > C(0)) - C(m < C(0));  // torch.sign: -1, 0, 1 (0 for NaN)
     p = p + (neg_lr * sgn) * ratio;
     st(p_, i, p);
@@ -617,8 +617,9 @@ std::vector<int64_t> sophia_step(TensorList params, TensorList grads, TensorList
 // coeffs row (functional/gauss_newton.py GaussNewtonCoefficients):
 //   0 decay (1 - lr wd), 1 beta1 (momentum), 2 bc1 = 1 - beta1^t, 3 bc2 = 1 - beta2^k (1 when beta2 = 0),
 //   4 damping, 5 -lr
-// p *= decay; u = g, or m = b1 m + (1-b1) g and u = m / bc1; x = max(h / bc2, 0) + damping;
-// p += (-lr d) u with d = 1/x (power -1) or 1/sqrt(x) (power -1/2; torch's pow(x, -0.5) is this rsqrt)
+// p *= decay; u = g, or m = b1 m + (1-b1) g and u = m / bc1; x = |h / bc2| + damping;
+// p += (-lr d) u with d = 1/x (power -1) or 1/sqrt(x) (power -1/2; torch's pow(x, -0.5) is this rsqrt),
+// d = 0 where x = 0 (damping 0 and h 0: no step, never 0 * inf)
 // reads p, g, (m,) h; writes p (, m): 4 floats per parameter, 6 with momentum
 template <typename T, bool MOM, bool RSQRT>
 static void gauss_newton_range(T* __restrict__ p_, const T* __restrict__ g_, T* __restrict__ m_,
@@ -636,8 +637,8 @@ static void gauss_newton_range(T* __restrict__ p_, const T* __restrict__ g_, T* 
       st(m_, i, m);
       u = m / bc1;
     }
-    const C x = clamp_lo(ld(h_, i) / bc2, C(0)) + damping;
-    const C d = RSQRT ? C(1) / C(std::sqrt(x)) : C(1) / x;
+    const C x = C(std::abs(ld(h_, i) / bc2)) + damping;
+    const C d = x == C(0) ? C(0) : RSQRT ? C(1) / C(std::sqrt(x)) : C(1) / x;
     p = p + (neg_lr * d) * u;
     st(p_, i, p);
   }

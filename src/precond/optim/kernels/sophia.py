@@ -6,7 +6,7 @@ correction, so one row for every tensor and step); the element formula is the lo
 .. math::
 
     \theta \leftarrow \theta\,(1-\eta\lambda),\quad m \leftarrow \beta_1 m + (1-\beta_1) g,\quad
-    \theta \leftarrow \theta - \eta\,\operatorname{sign}(m)\,\min\!\Big(\frac{|m|}{\rho b h + \epsilon}, 1\Big)
+    \theta \leftarrow \theta - \eta\,\operatorname{sign}(m)\,\min\!\Big(\frac{|m|}{\max(\rho b h, 0) + \epsilon}, 1\Big)
 
 The fused kernel reads p, g, m, h and writes p, m (6 floats per parameter). The curvature EMA
 ``h`` (:func:`~precond.optim.functional.sophia.sophia_update_hessian`, every ``k`` steps) stays
@@ -48,6 +48,7 @@ def sophia_foreach(params, grads, exp_avgs, hessians, state_steps, *, lr, beta1,
         torch._foreach_mul_(m, c.beta1)
         torch._foreach_add_(m, g, alpha=1.0 - c.beta1)
         den = torch._foreach_mul(h, c.rho_bs)
+        torch._foreach_clamp_min_(den, 0.0)  # max(rho b h, 0): h < 0 must not flip the ratio's sign
         torch._foreach_add_(den, c.eps)
         ratio = torch._foreach_abs(m)
         torch._foreach_div_(ratio, den)
