@@ -130,3 +130,12 @@ class NanGrad(Quad):
         if t is not None and t >= 4:
             f = f + _NanGradFn.apply(x)
         return f
+
+
+class InterruptQuad(CountingQuad):
+    """Raises KeyboardInterrupt (as Ctrl-C would) when a run of seed $EXP_TOYS_INTERRUPT_SEED starts."""
+
+    def model(self, seed: int) -> nn.Module:
+        if os.environ.get("EXP_TOYS_INTERRUPT_SEED") == str(seed):
+            raise KeyboardInterrupt
+        return super().model(seed)

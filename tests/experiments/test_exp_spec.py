@@ -98,3 +98,61 @@ def test_keys_change_with_config():
     b = parse_spec(GOOD.replace("steps = 10", "steps = 11")).runs()[0]
     c = parse_spec(GOOD.replace('name = "t"', 'name = "u"')).runs()[0]
     assert len({a.key, b.key, c.key}) == 3
+
+
+# ---- issue 11, point 17: strict types, suggestions, missing data ----------------------------------
+@pytest.mark.parametrize("old,new,message", [
+    ("steps = 10", "steps = true", "budget.steps: True (a boolean) is not an integer"),
+    ("steps = 10", 'steps = "100"', "budget.steps: '100' (a string) is not an integer"),
+    ("steps = 10", "steps = 10.0", "budget.steps: 10.0 (a number) is not an integer"),
+    ("seeds = [0, 1]", 'seeds = [0, "1"]', "seeds[1]: '1' (a string) is not an integer"),
+    ("seeds = [0, 1]", 'seeds = [0, 1]\ntrajectory = "yes"', "trajectory: 'yes' (a string) is not a boolean"),
+    ("momentum = [0.0, 0.9]", 'momentum = ["0.9"]', "optimizers[1].hyperparameters.momentum: '0.9' (a string) is not a number"),
+    ("momentum = [0.0, 0.9]", "nesterov = 1", "optimizers[1].hyperparameters.nesterov: 1 (a number) is not a boolean"),
+    ("args = {d = 2}", 'args = {d = "2"}', "problem.args.d: '2' (a string) is not a number"),
+])  # fmt: skip
+def test_types_are_strict(old, new, message):
+    assert message in _err(GOOD.replace(old, new))
+
+
+def test_misspelled_problem_argument_lists_the_allowed_ones():
+    msg = _err(GOOD.replace('name = "exp_toys:Quad"\nargs = {d = 2}', 'name = "rosenbrock"\nargs = {init_scal = 0.1}'))
+    assert "problem.args.init_scal: 'init_scal' is not an argument (did you mean 'init_scale'?); allowed: dim, a, b, dtype, init_scale" in msg
+    from precond.problems import get
+
+    with pytest.raises(TypeError, match=r"problem 'rosenbrock': 'init_scal' is not an argument \(did you mean 'init_scale'\?\)"):
+        get("rosenbrock", init_scal=0.1)
+
+
+def test_unknown_problem_suggests_the_closest():
+    msg = _err(GOOD.replace('name = "exp_toys:Quad"', 'name = "rosenbrok"'))
+    assert "problem.name: 'rosenbrok' is not a registered problem (did you mean 'rosenbrock'?); known: " in msg
+    msg = _err(GOOD.replace("momentum = [0.0, 0.9]", "momentun = [0.9]"))
+    assert "'momentun' is not a hyperparameter of SGD (did you mean 'momentum'" in msg
+
+
+def _shakespeare_without_its_play(d):
+    d.mkdir()
+    (d / "SHA256SUMS").write_text("0" * 64 + "  hamlet_gut.txt\n")
+    return {"data_dir": str(d)}
+
+
+@pytest.mark.parametrize("problem,args,names", [
+    ("cifar10_resnet20", lambda d: {"data_dir": str(d)}, "cifar-10-batches-py"),
+    ("ptb_lstm", lambda d: {"data_dir": str(d)}, "ptb.train.txt"),
+    ("shakespeare_lstm", _shakespeare_without_its_play, "hamlet_gut.txt"),
+])  # fmt: skip
+def test_check_says_when_data_is_missing(tmp_path, capsys, problem, args, names):
+    from precond.cli import main as cli
+
+    a = args(tmp_path / "data")
+    spec = tmp_path / "s.toml"
+    spec.write_text(GOOD.replace('name = "exp_toys:Quad"\nargs = {d = 2}', f'name = "{problem}"\nargs = {{data_dir = "{a["data_dir"]}"}}'))
+    assert cli(["run", str(spec), "--check"]) == 2
+    out = capsys.readouterr()
+    assert "valid" not in out.out
+    err = out.err.strip()
+    assert err.count("\n") == 0 and f"problem {problem!r} cannot load its data: FileNotFoundError" in err and names in err
+    good = tmp_path / "good.toml"
+    good.write_text(GOOD)
+    assert cli(["run", str(good), "--check"]) == 0 and "t: valid; 16 runs" in capsys.readouterr().out

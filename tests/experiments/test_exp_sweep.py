@@ -1,4 +1,4 @@
-"""Sweeps: vectorized == one-by-one, divergence, resumability (real SIGKILL), concurrent writers."""
+"""Sweeps: vectorized == one-by-one, divergence, resumability (real SIGKILL); concurrent sweeps: test_exp_procs."""
 
 import math
 import os
@@ -209,24 +209,3 @@ def test_sigkill_and_resume(tmp_path):
     # a third start does nothing
     res = run_sweep(parse_spec(KILL_SPEC), store, workers=1, progress=False)
     assert (res.ran, res.skipped) == (0, 12)
-
-
-def test_two_concurrent_writers(tmp_path):
-    store = tmp_path / "s.sqlite"
-    paths = []
-    for i, name in enumerate(["a", "a"]):
-        p = tmp_path / f"{i}.toml"
-        p.write_text(spec("exp_toys:Quad", OPTS, name=name, steps=30, eval_every=10, seeds="[0, 1, 2]",
-                          extra='vectorize = "never"'))
-        paths.append(p)
-    procs = [subprocess.Popen(PRECOND + ["run", str(p), "--store", str(store), "--workers", "1", "--no-progress"],
-                              env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE) for p in paths]
-    outs = [p.communicate(timeout=180) for p in procs]
-    assert all(p.returncode == 0 for p in procs), [o[1].decode()[-2000:] for o in outs]
-    n = len(parse_spec(paths[0].read_text()).runs())
-    con = sqlite3.connect(str(store))
-    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    rows = con.execute("SELECT experiment, count(*), count(DISTINCT key) FROM runs GROUP BY experiment").fetchall()
-    assert rows == [("a", n, n)]
-    con.close()

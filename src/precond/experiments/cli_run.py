@@ -7,7 +7,9 @@ Examples:
   precond run rosenbrock.toml --export runs.csv     # also write one CSV row per run
 
 A sweep stopped at any moment (Ctrl-C, kill, power cut) continues where it stopped when
-started again with the same store: finished runs are never redone.
+started again with the same store: finished runs are never redone. Two sweeps of one spec
+on one store split the runs between them. A spec edited under the same name is refused
+while the store holds the old spec's runs: give it a new name, or use --replace.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ import os
 import sys
 from pathlib import Path
 
+from .store import DEFAULT_STORE
+
 SPECS_DIR = Path(__file__).with_name("specs")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", nargs="?", help="experiment spec (TOML), or the name of a shipped example (see --list)")
-    parser.add_argument("--store", default="results.sqlite", help="results store (SQLite file; default results.sqlite)")
+    parser.add_argument("--store", default=DEFAULT_STORE, help=f"results store (SQLite file; default {DEFAULT_STORE})")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default: number of CPUs)")
     parser.add_argument("--vectorize", choices=("auto", "never", "always"), default=None,
                         help="override the spec's batching of vectorizable problems")
@@ -30,7 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--export", metavar="FILE", help="also export this experiment's runs to FILE (.csv or .parquet)")
     parser.add_argument("--tensorboard", metavar="DIR", help="also log every run's history to TensorBoard under DIR")
     parser.add_argument("--list", action="store_true", help="list the example specs shipped with precond")
-    parser.add_argument("--check", action="store_true", help="validate the spec, print the number of runs, run nothing")
+    parser.add_argument("--check", action="store_true",
+                        help="validate the spec and that its problem's data are there, print the number of runs, run nothing")
+    parser.add_argument("--replace", action="store_true",
+                        help="the store holds runs of an earlier version of this spec (same name): archive them and run this one")
 
 
 def resolve_spec_path(spec: str) -> Path:
@@ -44,7 +51,9 @@ def resolve_spec_path(spec: str) -> Path:
 
 
 def main(args: argparse.Namespace) -> int:
-    from .spec import SpecError, load_spec
+    from precond.problems.registry import data_error
+
+    from .spec import SpecError, load_spec, resolve_problem
 
     if args.list:
         for f in sorted(SPECS_DIR.glob("*.toml")):
@@ -62,6 +71,10 @@ def main(args: argparse.Namespace) -> int:
     if args.vectorize:
         exp.spec.vectorize = args.vectorize
     runs = exp.runs()
+    missing = data_error(resolve_problem(exp.spec.problem.name, exp.spec.problem.args))
+    if missing:
+        print(f"precond run: {args.spec}: problem {exp.spec.problem.name!r} cannot load its data: {missing}", file=sys.stderr)
+        return 2
     if args.check:
         print(f"{exp.name}: valid; {len(runs)} runs ({len(exp.labels())} optimizers x settings x {len(exp.spec.seeds)} seeds), {exp.steps} steps each")
         return 0
@@ -74,17 +87,31 @@ def main(args: argparse.Namespace) -> int:
         except ImportError as exc:
             print(f"precond run: {exc}", file=sys.stderr)
             return 2
-    from .store import Store
-    from .sweep import run_sweep
+    from .store import SpecConflict, Store, StoreError
+    from .sweep import Terminated, run_sweep
     from .tuning import render_text, table, tune_store
 
     workers = args.workers or os.cpu_count() or 1
-    res = run_sweep(exp, args.store, workers=workers, progress=not args.no_progress,
-                    on_record=tb.log_run if tb else None)  # fmt: skip
-    if tb is not None:
-        tb.close()
+    try:
+        res = run_sweep(exp, args.store, workers=workers, progress=not args.no_progress,
+                        on_record=tb.log_run if tb else None, replace=args.replace)  # fmt: skip
+    except (StoreError, SpecConflict) as exc:
+        print(f"precond run: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
+        with Store(args.store) as store:
+            kept = len(store.done_keys(exp.name) & {c.key for c in runs})
+        how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        print(f"\nprecond run: {how}: {kept} of {len(runs)} runs of {exp.name!r} are in {args.store}; "
+              f"resume with: precond run {args.spec} --store {args.store}", file=sys.stderr)  # fmt: skip
+        return 143 if isinstance(exc, Terminated) else 130
+    finally:
+        if tb is not None:
+            tb.close()
+    if res.archived:
+        print(f"{exp.name}: archived {res.archived} runs of its previous spec (table archived_runs)")
     print(f"{exp.name}: {res.total} runs: {res.ran} ran now ({res.diverged} diverged), {res.skipped} already in the store, "
-          f"{res.failed} failed; {res.wall_time:.1f} s")  # fmt: skip
+          f"{res.taken} taken by another process, {res.failed} failed; {res.wall_time:.1f} s")  # fmt: skip
     print(f"results: {Path(args.store).resolve()}")
     for f in res.failures[:10]:
         print(f"  failed: {f}", file=sys.stderr)

@@ -80,9 +80,9 @@ def build_report(store_path: str | Path, outdir: str | Path) -> Path:
     """Write ``outdir/index.html``, ``outdir/report.md`` and ``outdir/fig/*``; returns the HTML path."""
     outdir = Path(outdir)
     figdir = outdir / "fig"
-    figdir.mkdir(parents=True, exist_ok=True)
-    store = Store(store_path)
+    store = Store(store_path)  # first: a file that is no store leaves no empty report folder behind
     try:
+        figdir.mkdir(parents=True, exist_ok=True)
         exps = store.experiments()
         h = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>precond report</title><style>{CSS}</style></head><body>",
              "<h1>precond experiments report</h1>",
@@ -108,6 +108,9 @@ def build_report(store_path: str | Path, outdir: str | Path) -> Path:
             info = (f"problem <b>{html.escape(exp['problem'])}</b>; {len(runs)} runs ({n_div} diverged, "
                     f"{len(open_fails)} failed); {meta.get('steps')} steps; tuned on <b>{html.escape(meta['val_metric'])}</b>"
                     f" ({'higher' if meta['higher_is_better'] else 'lower'} is better), reported on <b>{html.escape(meta['test_metric'])}</b>.")  # fmt: skip
+            if exp.get("spec_hash") is None and runs:
+                info += (" <b>Runs of unknown spec</b>: the store was written before precond tied each run to its spec, "
+                         "so they may pool edited versions of it.")  # fmt: skip
             h.append(f"<p>{info}</p>")
             md += [re.sub("</?b>", "**", info), ""]
             if tuned:

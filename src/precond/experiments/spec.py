@@ -22,7 +22,10 @@ the seeds, the budget, the evaluation cadence, extra metrics and diagnostics::
     betas = [[0.9, 0.999]]       # a list is a grid; a scalar is fixed
 
 Every validation error names the key, the bad value and what is allowed, e.g.
-``optimizers[1].hyperparameters.lr: -0.1 is not > 0``.
+``optimizers[1].hyperparameters.lr: -0.1 is not > 0``. Types are strict: a value must have
+its key's natural TOML type (``steps = "100"`` and ``steps = true`` are refused, as is
+``amsgrad = 1`` for a boolean hyperparameter, judged by the optimizer's default); a
+misspelled problem, problem argument or hyperparameter is answered with the closest names.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ class SpecError(ValueError):
 
 # ---- the schema ------------------------------------------------------------------------------
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # strict: no "100" -> 100, no true -> 1
 
 
 class ProblemSpec(_Strict):
@@ -171,15 +174,20 @@ class RunConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def identity(self) -> dict[str, Any]:
-        """What the key hashes: experiment, problem config, optimizer, hyperparameters, seed, budget."""
+        """What the key hashes: everything that changes the run's record (experiment, problem config,
+        optimizer and its label, hyperparameters, seed, budget, dtype, diagnostics, metrics, trajectory)."""
         return {
             "experiment": self.experiment,
             "problem": {"name": self.problem, "args": self.problem_args},
             "optimizer": self.optimizer,
+            "label": self.label,
             "hyperparameters": self.hyperparameters,
             "seed": self.seed,
             "budget": {"steps": self.steps, "eval_every": self.eval_every, "divergence_bound": self.divergence_bound},
             "dtype": self.dtype,
+            "diagnostics": list(self.diagnostics),
+            "metrics": list(self.metrics),
+            "trajectory": self.trajectory,
         }
 
     @property
@@ -232,6 +240,13 @@ class Experiment:
     def labels(self) -> list[str]:
         return [o.label or o.name for o in self.spec.optimizers]
 
+    @property
+    def spec_hash(self) -> str:
+        """The spec's identity: a hash of the sorted keys of its runs, so of everything that changes a
+        record (budget, grids, seeds, diagnostics, metrics, labels, problem, dtype) and of nothing else
+        (description, comments, the order of grids, seeds or optimizers, ``vectorize``)."""
+        return hashlib.sha256(canonical_json(sorted(c.key for c in self.runs())).encode()).hexdigest()[:16]
+
     def runs(self) -> list[RunConfig]:
         s = self.spec
         out = []
@@ -258,7 +273,14 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
+#: pydantic's strict type errors -> the kind of TOML value the key needs
+_EXPECTED = {"int_type": "an integer", "float_type": "a number", "bool_type": "a boolean (true or false)",
+             "string_type": "a string", "list_type": "an array", "dict_type": "a table", "model_type": "a table"}  # fmt: skip
+
+
 def _format_pydantic(exc: ValidationError) -> list[str]:
+    from precond.problems.registry import value_kind
+
     lines = []
     for err in exc.errors():
         loc = _loc(tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))))
@@ -266,12 +288,13 @@ def _format_pydantic(exc: ValidationError) -> list[str]:
         if err["type"] == "missing":
             lines.append(f"{loc}: missing; this key is required")
         elif err["type"] == "extra_forbidden":
-            allowed = ""
-            lines.append(f"{loc}: unknown key (value {err.get('input')!r}){allowed}")
+            lines.append(f"{loc}: unknown key (value {err.get('input')!r})")
         elif err["type"] in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
             op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}[err["type"]]
             bound = next(iter(err.get("ctx", {}).values()), "?")
             lines.append(f"{loc}: {err.get('input')!r} is not {op} {bound}")
+        elif err["type"] in _EXPECTED:
+            lines.append(f"{loc}: {err.get('input')!r} ({value_kind(err.get('input'))}) is not {_EXPECTED[err['type']]}")
         else:
             lines.append(f"{loc}: {err.get('input')!r} is invalid: {msg}")
     return lines
@@ -316,9 +339,18 @@ def parse_spec(text: str, source: str = "<string>") -> Experiment:
         grids.append(_check_optimizer(i, o, errors))
     problem = None
     try:
-        problem = resolve_problem(spec.problem.name, spec.problem.args)
-    except Exception as exc:  # noqa: BLE001 - reported as a spec error
-        errors.append(f"problem.name: {spec.problem.name!r} with args {spec.problem.args} cannot be made: {exc}")
+        factory = problem_factory(spec.problem.name)
+    except (KeyError, ImportError, AttributeError, ValueError) as exc:
+        errors.append(f"problem.name: {exc.args[0] if isinstance(exc, KeyError) else exc}")
+    else:
+        from precond.problems.registry import check_arguments
+
+        bad = check_arguments(factory, spec.problem.args)
+        errors.extend(f"problem.args.{n}: {m}" for n, m in bad)
+        try:
+            problem = None if bad else resolve_problem(spec.problem.name, spec.problem.args)
+        except Exception as exc:  # noqa: BLE001 - reported as a spec error
+            errors.append(f"problem.name: {spec.problem.name!r} with args {spec.problem.args} cannot be made: {exc}")
     steps = spec.budget.steps or 0
     if spec.budget.epochs is not None and problem is not None:
         spe = getattr(problem, "steps_per_epoch", None)
@@ -326,9 +358,6 @@ def parse_spec(text: str, source: str = "<string>") -> Experiment:
             errors.append(f"budget.epochs: {spec.budget.epochs} needs a problem with steps_per_epoch, which {spec.problem.name!r} lacks; give budget.steps instead")
         else:
             steps = max(1, int(round(spec.budget.epochs * spe)))
-    if problem is not None:
-        for j, m in enumerate(spec.metrics):
-            pass  # metrics are checked when the first evaluation runs (evaluate may be costly)
     for j, d in enumerate(spec.diagnostics):
         msg = check_diagnostic(d)
         if msg:
@@ -349,26 +378,27 @@ def load_spec(path: str | Path) -> Experiment:
 
 def _check_optimizer(i: int, o: OptimizerSpec, errors: list[str]) -> dict[str, list[Any]]:
     from precond.optim import get_optimizer
+    from precond.problems.registry import check_arguments
 
     try:
         cls = get_optimizer(o.name)
     except KeyError as exc:
         errors.append(f"optimizers[{i}].name: {exc.args[0]}")
         return {}
-    params = inspect.signature(cls.__init__).parameters
-    accepted = [n for n in params if n not in ("self", "params")]
     grid: dict[str, list[Any]] = {}
     for name, value in o.hyperparameters.items():
         key = f"optimizers[{i}].hyperparameters.{name}"
-        if name not in accepted:
-            errors.append(f"{key}: {cls.__name__} has no hyperparameter {name!r}; allowed: {', '.join(accepted)}")
+        unknown = check_arguments(cls, {name: None}, types=False, noun=f"a hyperparameter of {cls.__name__}")
+        if unknown:
+            errors.append(f"{key}: {unknown[0][1]}")
             continue
         try:
             values = expand_values(key, value)
         except SpecError as exc:
             errors.append(str(exc))
             continue
-        bad = [m for m in (_check_value(key, name, v) for v in values) if m]
+        bad = [f"{key}: {m}" for v in values for _, m in check_arguments(cls, {name: v})]
+        bad = bad or [m for m in (_check_value(key, name, v) for v in values) if m]
         errors.extend(bad)
         if not bad:
             grid[name] = values
@@ -392,20 +422,7 @@ def resolve_problem(name: str, args: dict[str, Any], dtype: str | None = None):
     ``dtype`` (the spec's) is passed on to problems whose constructor takes a ``dtype`` and
     that were not given one in ``args``; other problems keep their own (data) dtype.
     """
-    import importlib
-    import inspect
-
-    if ":" in name:
-        mod, _, attr = name.partition(":")
-        factory = getattr(importlib.import_module(mod), attr)
-    else:
-        import precond.problems as pp
-        from precond.problems import registry
-
-        pp.names()  # imports every problem module
-        factory = registry._REGISTRY.get(name)
-        if factory is None:
-            return pp.get(name, **args)  # raises the registry's "unknown problem" error
+    factory = problem_factory(name)
     if dtype is not None and "dtype" not in args:
         try:
             if "dtype" in inspect.signature(factory).parameters:
@@ -413,6 +430,22 @@ def resolve_problem(name: str, args: dict[str, Any], dtype: str | None = None):
         except (TypeError, ValueError):
             pass
     return factory(**args)
+
+
+def problem_factory(name: str):
+    """The class (factory) of problem ``name``: a registered name, or ``module:Class``.
+    ``KeyError`` (with the closest registered names), ``ImportError`` or ``AttributeError`` if none."""
+    import importlib
+
+    if ":" in name:
+        mod, _, attr = name.partition(":")
+        module = importlib.import_module(mod)
+        if not hasattr(module, attr):
+            raise AttributeError(f"{name!r}: module {mod!r} has no attribute {attr!r}")
+        return getattr(module, attr)
+    from precond.problems import registry
+
+    return registry.lookup(name)
 
 
 def check_diagnostic(name: str) -> str | None:

@@ -5,25 +5,39 @@ each finished run (or batch of vectorized runs) is committed in one transaction 
 parent process as soon as it arrives. Workers are ``spawn``/``forkserver`` processes with
 one torch thread each. A run that raises is recorded in ``failures`` and retried on the
 next start; a diverging run is a result, not an error.
+
+Sharing and stopping:
+
+* each task's runs are claimed in the store just before the task starts (at most
+  ``workers`` tasks are in flight), so two sweeps of one spec on one store split the work
+  instead of both computing every run; runs another sweep holds are skipped and counted
+  (``SweepResult.taken``). A heartbeat thread keeps this sweep's claims fresh.
+* workers ignore SIGINT and exit when the sweep process dies, even by SIGKILL
+  (:mod:`.procs`); SIGTERM and Ctrl-C stop the workers, release the claims and raise
+  :class:`KeyboardInterrupt` (:class:`Terminated` for SIGTERM), every finished run kept.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing as mp
 import os
 import platform
+import signal
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .spec import Experiment, RunConfig, canonical_json, resolve_problem
-from .store import Store
+from .store import LEASE_TIMEOUT, Lease, Store
 
 
 # ---- environment ---------------------------------------------------------------------------------
@@ -64,9 +78,13 @@ class Task:
     vectorized: bool
 
 
-def _init_worker(extra_path: list[str]) -> None:
+def _init_worker(extra_path: list[str], owner_pid: int) -> None:
     import torch
 
+    from .procs import exit_with
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sweep's to handle: it stops the workers
+    exit_with(owner_pid)
     torch.set_num_threads(1)
     for p in extra_path:
         if p not in sys.path:
@@ -123,13 +141,71 @@ def plan(configs: list[RunConfig], vectorize: str, max_rows: int = 4096) -> list
 # ---- the sweep -----------------------------------------------------------------------------------
 @dataclass
 class SweepResult:
+    """Counts of one sweep: ``total = skipped + taken + ran + failed`` (less when interrupted)."""
+
     total: int
-    skipped: int
+    skipped: int  # already in the store when the sweep started
     ran: int
-    diverged: int
+    diverged: int  # of those that ran
     failed: int
     wall_time: float
+    taken: int = 0  # claimed or stored by another process while this sweep ran
+    archived: int = 0  # runs of the experiment's previous spec moved to archived_runs (replace=True)
     failures: list[str] = field(default_factory=list)
+
+
+class Terminated(KeyboardInterrupt):
+    """The sweep process received SIGTERM."""
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` in the main thread (elsewhere: unchanged)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated("SIGTERM")
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+class _Heartbeat(threading.Thread):
+    """Refreshes ``lease``'s claims every ``interval`` seconds, on a connection of its own."""
+
+    def __init__(self, path: str | Path, lease: Lease, interval: float) -> None:
+        super().__init__(name="precond-claims-heartbeat", daemon=True)
+        self.path, self.lease, self.interval, self.done = path, lease, interval, threading.Event()
+
+    def run(self) -> None:
+        store = Store(self.path)
+        try:
+            while not self.done.wait(self.interval):
+                with contextlib.suppress(sqlite3.Error):
+                    store.heartbeat(self.lease)
+        finally:
+            store.close()
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join(timeout=5)
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Cancel what has not started and end the workers now (``shutdown`` alone waits for running tasks)."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    procs = list((getattr(pool, "_processes", None) or {}).values())  # no public handle before Python 3.14
+    for p in procs:
+        with contextlib.suppress(Exception):
+            p.terminate()
+    for p in procs:
+        with contextlib.suppress(Exception):
+            p.join(timeout=5)
 
 
 def run_sweep(
@@ -140,35 +216,70 @@ def run_sweep(
     progress: bool = True,
     start_method: str | None = None,
     on_record: Callable[[RunConfig, dict[str, Any]], None] | None = None,
+    replace: bool = False,
+    lease_timeout: float = LEASE_TIMEOUT,
 ) -> SweepResult:
-    """Run every run of ``exp`` not yet in the store at ``store_path``."""
+    """Run every run of ``exp`` not yet in the store at ``store_path`` nor claimed by another sweep.
+
+    Raises :class:`~.store.StoreError` for a file that is no results store and
+    :class:`~.store.SpecConflict` when the store holds runs of another spec under this
+    experiment's name (unless ``replace``: they are archived), both before anything runs.
+    """
     t0 = time.perf_counter()
     store = Store(store_path)
-    problem = resolve_problem(exp.spec.problem.name, exp.spec.problem.args)
-    meta = {
-        "val_metric": getattr(problem, "val_metric", "val_loss"),
-        "test_metric": getattr(problem, "test_metric", "test_loss"),
-        "higher_is_better": bool(getattr(problem, "higher_is_better", False)),
-        "optimum": getattr(problem, "optimum", None),
-        "kind": getattr(problem, "kind", ""),
-        "vectorizable": bool(getattr(problem, "vectorizable", False)),
-        "labels": exp.labels(),
-        "grids": {lab: g for lab, g in zip(exp.labels(), exp.grids)},
-        "seeds": list(exp.spec.seeds),
-        "steps": exp.steps,
-    }
-    store.put_experiment(exp.name, exp.source, exp.spec.problem.name, meta)
-    configs = exp.runs()
-    done = store.done_keys(exp.name)
-    todo = [c for c in configs if c.key not in done]
-    skipped = len(configs) - len(todo)
-    tasks = plan(todo, exp.spec.vectorize)
+    try:
+        problem = resolve_problem(exp.spec.problem.name, exp.spec.problem.args)
+        meta = {
+            "val_metric": getattr(problem, "val_metric", "val_loss"),
+            "test_metric": getattr(problem, "test_metric", "test_loss"),
+            "higher_is_better": bool(getattr(problem, "higher_is_better", False)),
+            "optimum": getattr(problem, "optimum", None),
+            "kind": getattr(problem, "kind", ""),
+            "vectorizable": bool(getattr(problem, "vectorizable", False)),
+            "labels": exp.labels(),
+            "grids": {lab: g for lab, g in zip(exp.labels(), exp.grids)},
+            "seeds": list(exp.spec.seeds),
+            "steps": exp.steps,
+        }
+        configs = exp.runs()
+        archived = store.put_experiment(exp.name, exp.source, exp.spec.problem.name, meta, exp.spec_hash,
+                                        [c.key for c in configs], replace=replace)  # fmt: skip
+        done = store.done_keys(exp.name)
+        todo = [c for c in configs if c.key not in done]
+        result = SweepResult(total=len(configs), skipped=len(configs) - len(todo), ran=0, diverged=0, failed=0,
+                             wall_time=0.0, archived=archived)  # fmt: skip
+        _sweep(exp, store, store_path, todo, meta, result, workers=workers, progress=progress,
+               start_method=start_method, on_record=on_record, lease_timeout=lease_timeout)  # fmt: skip
+    finally:
+        store.close()
+    result.wall_time = time.perf_counter() - t0
+    return result
+
+
+def _sweep(exp: Experiment, store: Store, store_path: str | Path, todo: list[RunConfig], meta: dict[str, Any],
+           result: SweepResult, *, workers: int, progress: bool, start_method: str | None,
+           on_record: Callable[[RunConfig, dict[str, Any]], None] | None, lease_timeout: float) -> None:  # fmt: skip
+    """Claim, run and store ``todo`` (the body of :func:`run_sweep`), updating ``result``."""
+    planned = plan(todo, exp.spec.vectorize)
+    tasks = iter(planned)
     env = environment()
     by_key = {c.key: c for c in todo}
-    result = SweepResult(total=len(configs), skipped=skipped, ran=0, diverged=0, failed=0, wall_time=0.0)
-    bar = _progress(len(configs), skipped, exp.name, progress)
+    bar = _progress(result.total, result.skipped, exp.name, progress)
     best: tuple[float, str] | None = None
     sign = -1.0 if meta["higher_is_better"] else 1.0
+    lease = Lease()
+
+    def next_task() -> Task | None:
+        """The next task, cut down to the runs this sweep could claim (None: nothing left)."""
+        for task in tasks:
+            claimed, taken = store.claim([c.key for c in task.configs], exp.name, lease, lease_timeout)
+            result.taken += len(taken)
+            if bar is not None and taken:
+                bar.update(len(taken))
+            if claimed:
+                mine = set(claimed)
+                return Task([c for c in task.configs if c.key in mine], task.vectorized)
+        return None
 
     def handle(outs: list[tuple[str, dict[str, Any] | None, str | None]]) -> None:
         nonlocal best
@@ -182,7 +293,7 @@ def run_sweep(
                 continue
             full = dict(rec, key=key, experiment=cfg.experiment, problem=cfg.problem, problem_args=cfg.problem_args,
                         optimizer=cfg.optimizer, label=cfg.label, hyperparameters=cfg.hyperparameters, seed=cfg.seed,
-                        steps=cfg.steps, config=cfg.to_dict(), env=env)  # fmt: skip
+                        steps=cfg.steps, config=cfg.to_dict(), env=env, spec_hash=exp.spec_hash)  # fmt: skip
             records.append(full)
             result.diverged += rec["status"] == "diverged"
             v = rec["final_metrics"].get(meta["val_metric"])
@@ -190,44 +301,53 @@ def run_sweep(
                 best = (float(v), cfg.label)
             if on_record is not None:
                 on_record(cfg, full)
-        result.ran += store.put_runs(records)
+        inserted = store.put_runs(records)
+        result.ran += inserted
+        result.taken += len(records) - inserted  # another sweep stored them first (after taking over a stale claim)
         if bar is not None:
             bar.update(len(outs))
             if best is not None:
                 bar.set_postfix_str(f"best {meta['val_metric']}={best[0]:.4g} ({best[1]})", refresh=False)
 
+    beat = _Heartbeat(store_path, lease, lease_timeout / 6)
+    beat.start()
     try:
-        if workers <= 1 or len(tasks) <= 1:
-            import torch
+        with _sigterm_interrupts():
+            if workers <= 1 or len(planned) <= 1:
+                import torch
 
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                for task in tasks:
-                    handle(execute(task))
-            finally:
-                torch.set_num_threads(threads)
-        else:
-            method = start_method or ("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
-            ctx = mp.get_context(method)
-            extra = [p for p in sys.path if p and os.path.isdir(p)]
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(extra,)) as pool:
-                pending: set[Future] = {pool.submit(execute, t) for t in tasks}
+                threads = torch.get_num_threads()
+                torch.set_num_threads(1)
                 try:
-                    while pending:
+                    while (task := next_task()) is not None:
+                        handle(execute(task))
+                finally:
+                    torch.set_num_threads(threads)
+            else:
+                method = start_method or ("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+                extra = [p for p in sys.path if p and os.path.isdir(p)]
+                pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method),
+                                           initializer=_init_worker, initargs=(extra, os.getpid()))  # fmt: skip
+                try:
+                    pending: set[Future] = set()
+                    while True:
+                        while len(pending) < workers and (task := next_task()) is not None:
+                            pending.add(pool.submit(execute, task))
+                        if not pending:
+                            break
                         finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                         for f in finished:
                             handle(f.result())
                 except BaseException:
-                    for f in pending:
-                        f.cancel()
+                    _stop_pool(pool)
                     raise
+                pool.shutdown(wait=True)
     finally:
+        beat.stop()
+        with contextlib.suppress(sqlite3.Error):
+            store.release(lease)
         if bar is not None:
             bar.close()
-        store.close()
-    result.wall_time = time.perf_counter() - t0
-    return result
 
 
 def _progress(total: int, initial: int, name: str, enabled: bool):
