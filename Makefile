@@ -20,6 +20,11 @@ $(VENV)/.installed: pyproject.toml Makefile
 	# torch; the package itself (transformers, dlrover, ...) is not installed
 	$(PY) -m pip download -q --no-deps --only-binary=:all: "atorch==0.2.5" -d $(VENV)/refs
 	$(PY) -c "import glob, zipfile; zipfile.ZipFile(sorted(glob.glob('$(VENV)/refs/atorch-*.whl'))[-1]).extract('atorch/optimizers/agd.py', '$(VENV)/refs')"
+	# test-only reference for tests/curvature/test_curvlinops.py: curvlinops (exact GGN / Hessian as
+	# linear operators) on BackPACK. BackPACK requires torchvision, which would replace the CPU torch
+	# with a CUDA build: their real needs go in first with torch pinned, then both with --no-deps
+	$(PY) -m pip install -q "$(TORCH)" "einops==0.8.2" "unfoldNd==0.2.3" "einconv==0.1.0" "linear_operator==0.6.1" "opt-einsum==3.4.0" "tqdm>=4"
+	$(PY) -m pip install -q --no-deps "backpack-for-pytorch==1.7.1" "curvlinops-for-pytorch==3.0.1"
 	# build the fused C++ kernels now (about 20 s, once per machine and torch), so that no first
 	# optimizer step of `make demo` or `make test` waits for the compiler
 	$(PY) -m precond.optim.kernels._build

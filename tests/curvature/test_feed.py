@@ -46,6 +46,7 @@ def test_feeder_official_sophia_schedule_and_errors():
     lambda ps: GaussNewtonDiag(ps, lr=0.2, power=-0.5, damping=1e-4, estimator="hutchinson", curvature_samples=4),
     lambda ps: Sophia(ps, lr=0.05, weight_decay=0.0, update_every=2),
 ])  # fmt: skip
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # GaussNewtonDiag's note on negative Hutchinson entries
 def test_training_reduces_loss(make):
     torch.manual_seed(0)
     model, loss_fn, outputs_fn = problem("cross_entropy", n=32)
