@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 
 from precond.cli import main as cli
+from precond.experiments.spec import parse_spec
+from precond.experiments.store import Store
+from precond.experiments.sweep import run_sweep
 
 HERE = Path(__file__).parent
 PRECOND = [sys.executable, "-m", "precond"]
@@ -39,15 +42,20 @@ def _env(count: Path) -> dict:
                 PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))  # fmt: skip
 
 
-def _done(store: Path) -> int:
+def _finished(store: Path) -> dict[str, float]:
+    """key -> finished_at of the stored runs, read by plain sqlite3."""
     try:
         con = sqlite3.connect(str(store), timeout=10)
         try:
-            return con.execute("SELECT count(*) FROM runs").fetchone()[0]
+            return dict(con.execute("SELECT key, finished_at FROM runs"))
         finally:
             con.close()
     except sqlite3.OperationalError:
-        return 0
+        return {}
+
+
+def _done(store: Path) -> int:
+    return len(_finished(store))
 
 
 def _stat(pid: int) -> tuple[str, int] | None:
@@ -159,3 +167,33 @@ def test_two_sweeps_on_one_store_split_the_runs(tmp_path):
     assert con.execute("SELECT count(*), count(DISTINCT key) FROM runs").fetchone() == (N, N)
     assert con.execute("SELECT count(*) FROM claims").fetchone()[0] == 0
     con.close()
+
+
+def test_sigkill_and_resume(tmp_path):
+    """One worker (in the sweep's process): SIGKILL loses no finished run and a rerun redoes none."""
+    cmd, store, count = _start(tmp_path, workers=1)
+    proc = subprocess.Popen(cmd, env=_env(count), stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.time() + 90
+    while len(_finished(store)) < 3 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = _finished(store)
+    assert 3 <= len(before) < 12, f"kill came too late or too early: {len(before)} runs done"
+    out = subprocess.run(cmd, env=_env(count), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert f"{12 - len(before)} ran now" in out.stdout and f"{len(before)} already in the store" in out.stdout
+    after = _finished(store)
+    assert len(after) == 12
+    for k, t in before.items():
+        assert after[k] == t  # finished runs were not recomputed
+    with Store(store) as st:
+        runs = st.runs("procs")
+        assert sorted(r["seed"] for r in runs) == list(range(12))  # every run exactly once
+    starts = [int(s) for s in count.read_text().split()]
+    finished_before = {r["seed"] for r in runs if r["key"] in before}
+    for s in finished_before:
+        assert starts.count(s) == 1
+    # a third start does nothing
+    res = run_sweep(parse_spec(SPEC.format(problem="CountingQuad", sleep=0.02)), store, workers=1, progress=False)
+    assert (res.ran, res.skipped) == (0, 12)

@@ -75,8 +75,9 @@ def main(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     store = str(out / "demo.sqlite")
     for spec in DEMO_SPECS:  # resumable: a second demo reuses every finished run
-        print(f"\n$ precond run {spec} --store {store}", flush=True)
-        rc = cli(["run", spec, "--store", store])
+        # --replace: the demo's store is its own, so a shipped spec edited since the last demo replaces its runs
+        print(f"\n$ precond run {spec} --store {store} --replace", flush=True)
+        rc = cli(["run", spec, "--store", store, "--replace"])
         if rc:
             return rc
     print(f"\n$ precond report {store} -o {out / 'report'}", flush=True)
