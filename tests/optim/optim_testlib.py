@@ -1,7 +1,13 @@
-"""Shared helpers of the optimizer tests (a plain module: conftest names collide across folders)."""
+"""Shared helpers of the optimizer tests (a plain module: conftest names collide across folders,
+and no test module imports another). The option sets come from :mod:`precond.optim.cases`."""
 
 import numpy as np
 import torch
+
+from precond.optim import GaussNewtonDiag
+from precond.optim.cases import PATHS
+
+IMPLS = PATHS
 
 
 def nonconvex_grad(x: np.ndarray) -> np.ndarray:
@@ -39,18 +45,102 @@ def mlp_data(seed: int, dtype=torch.float64):
     return torch.randn(32, 6, generator=g, dtype=dtype), torch.randn(32, 3, generator=g, dtype=dtype)
 
 
-#: AGD option combinations checked against the references (NumPy re-statement, authors' class)
-AGD_CASES = [
-    dict(lr=1e-3),
-    dict(lr=3e-3, betas=(0.8, 0.99), delta=1e-3),
-    dict(lr=1e-3, delta=1e-1),  # mostly the SGD branch
-    dict(lr=1e-3, betas=(0.0, 0.999)),  # b1 = 0: s_t = g_t - g_{t-1}
-    dict(lr=1e-3, weight_decay=0.1),
-    dict(lr=1e-3, weight_decay=0.1, fixed_decay=True),
-    dict(lr=1e-3, weight_decay=0.1, weight_decouple=False),
-    dict(lr=1e-3, amsgrad=True),
-    dict(lr=1e-3, clip=0.5),
-    dict(lr=1e-3, win=True, weight_decay=0.01),
-    dict(lr=1e-3, win=True, weight_decay=0.01, win_z_init="zeros"),
-    dict(lr=1e-3, win=True, amsgrad=True, clip=1.0, weight_decay=0.05),
-]
+# ---- deterministic steps on synthetic gradients (and curvature) ---------------------------------
+STEPS = 50
+# shapes: 0-dim, odd sizes; BIG is above the kernels' parallel grain (2^15 elements)
+SHAPES = [(), (7,), (37, 5), (3, 4, 5), (30, 12)]
+BIG = (300, 120)
+GRAD_SCALES = [1.0, 0.3, 1.0, 1e-6, 0.05, 0.5]  # 1e-6: below AGD's delta, the SGD branch
+EVERY = 3  # curvature every 3 steps
+
+
+def make_params(dtype: torch.dtype, seed: int = 0, shapes=SHAPES) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(s, generator=g, dtype=torch.float64).to(dtype).requires_grad_() for s in shapes]
+
+
+def curvature(shape, g: torch.Generator, negative: bool) -> torch.Tensor:
+    """Log-uniform positive entries over [e^-4, e^4]; with ``negative``, about 1 in 5 negated."""
+    c = torch.exp(torch.rand(shape, generator=g, dtype=torch.float64) * 8.0 - 4.0)
+    if negative:
+        c = torch.where(torch.rand(shape, generator=g, dtype=torch.float64) < 0.2, -c, c)
+    return c
+
+
+def feed(opt, k: int, g: torch.Generator) -> None:
+    """For a curvature optimizer, every EVERY steps, one curvature estimate per parameter (all
+    groups, in order; GaussNewtonDiag's with negative entries); the second parameter gets every
+    other one only (``None``), so curvature counts differ. Other optimizers: nothing (and no
+    draw from ``g``)."""
+    if not hasattr(opt, "update_curvature") or k % EVERY != 0:
+        return
+    ps = [p for group in opt.param_groups for p in group["params"]]
+    est = [curvature(p.shape, g, isinstance(opt, GaussNewtonDiag)) for p in ps]
+    if len(est) > 1 and (k // EVERY) % 2 == 1:
+        est[1] = None
+    opt.update_curvature(est)
+
+
+def run(cls, kw, params, steps=STEPS, seed=1, opt=None, start=0, after_step=None, **impl):
+    """``steps`` steps on deterministic gradients and curvature (step ``start + k`` draws the
+    same ones); ``cls(params, **kw, **impl)`` unless ``opt`` is given."""
+    opt = opt if opt is not None else cls(params, **kw, **impl)
+    for k in range(start, start + steps):
+        g = torch.Generator().manual_seed(seed * 100003 + k)
+        feed(opt, k, g)
+        for p, scale in zip(params, GRAD_SCALES):
+            p.grad = (torch.randn(p.shape, generator=g, dtype=torch.float64) * scale).to(p.dtype)
+        opt.step()
+        if after_step is not None:
+            after_step(opt)
+    return opt
+
+
+# ---- comparisons -----------------------------------------------------------------------------
+def assert_close_scaled(actual, expected, rtol, what=""):
+    scale = expected.double().abs().max().item() if expected.numel() else 0.0
+    torch.testing.assert_close(actual.double(), expected.double(), rtol=rtol, atol=rtol * max(scale, 1e-30), msg=lambda m: f"{what}: {m}")
+
+
+def two_mixed_groups() -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Two groups of params, float32 and float64 mixed within each; the last of each is the one
+    the two-group tests leave without a gradient."""
+    g = torch.Generator().manual_seed(5)
+    a = [torch.randn(s, generator=g, dtype=torch.float64).to(dt).requires_grad_() for s, dt in
+         [((40, 3), torch.float32), ((9,), torch.float64), ((4,), torch.float32)]]  # fmt: skip
+    b = [torch.randn(s, generator=g, dtype=torch.float64).to(dt).requires_grad_() for s, dt in
+         [((6, 6), torch.float64), ((50,), torch.float32), ((3,), torch.float64)]]  # fmt: skip
+    return a, b
+
+
+def assert_bf16_paths_close_to_loop(cls, kw):
+    """bfloat16 params: foreach and fused keep every state tensor in bfloat16 (the scalar
+    counters and accumulators excepted) and end within 8 bf16 ulps of each tensor's scale of
+    the loop, with at least 90% of the elements equal (see test_bfloat16_close_to_loop)."""
+    ref_params = make_params(torch.bfloat16)
+    run(cls, kw, ref_params, **IMPLS["loop"])
+    for impl in ("foreach", "fused"):
+        params = make_params(torch.bfloat16)
+        opt = run(cls, kw, params, **IMPLS[impl])
+        equal = total = 0
+        for p, q in zip(params, ref_params):
+            assert p.dtype == torch.bfloat16
+            for name, value in opt.state[p].items():
+                if name not in ("step", "sum", "curvature_step"):
+                    assert value.dtype == torch.bfloat16, (impl, name)
+            assert_close_scaled(p.detach(), q.detach(), 8 * 2.0**-8, impl)
+            equal += int((p == q).sum())
+            total += p.numel()
+        assert equal >= 0.9 * total, f"{impl}: only {equal}/{total} elements equal to the loop's"
+
+
+def assert_opts_close(opt, ref, params, ref_params, rtol):
+    for i, (p, q) in enumerate(zip(params, ref_params)):
+        assert_close_scaled(p.detach(), q.detach(), rtol, f"param {i}")
+        s, r = opt.state[p], ref.state[q]
+        assert set(s) == set(r)
+        for name in r:
+            if name == "step":
+                assert float(s["step"]) == float(r["step"])
+            else:
+                assert_close_scaled(s[name], r[name], rtol, f"state {name} of param {i}")

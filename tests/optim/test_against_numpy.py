@@ -1,12 +1,15 @@
 """AGD, AdaBound, AdaGradNorm, EMA-momentum SGD and eps-inside Adam against plain float64 NumPy
 re-statements of their papers (tests/optim/reference_numpy.py), 200 steps on a non-convex function."""
 
+import io
+
 import numpy as np
 import pytest
 import torch
 
 import precond.optim as po
-from optim_testlib import AGD_CASES, nonconvex_grad, run_precond
+from optim_testlib import nonconvex_grad, run_precond
+from precond.optim.cases import cases
 from reference_numpy import AdaBoundRef, AdaGradNormRef, AdamNotesRef, AGDRef, EMAMomentumRef
 
 STEPS = 200
@@ -25,8 +28,9 @@ def run_ref(refs, x0_groups, n_steps):
     return np.array(history)
 
 
-@pytest.mark.parametrize("kw", AGD_CASES, ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()))
-def test_agd_matches_paper_algorithm(kw, rng):
+@pytest.mark.parametrize("case", cases(cls=po.AGD, exclude={"maximize"}), ids=lambda c: c.name)
+def test_agd_matches_paper_algorithm(case, rng):
+    kw = case.kwargs
     x0 = [rng.normal(size=5), rng.normal(size=4)]
     kw1 = dict(kw, lr=kw["lr"] * 2)  # a second group with other hyperparameters
     hist, opt = run_precond(lambda ps: po.AGD([dict(params=[ps[0]], **kw), dict(params=[ps[1]], **kw1)]), x0, STEPS)
@@ -35,8 +39,9 @@ def test_agd_matches_paper_algorithm(kw, rng):
     assert np.abs(hist[-1] - np.concatenate(x0)).max() > 1e-3  # the run really moved
 
 
-@pytest.mark.parametrize("kw", [dict(lr=1e-2), dict(lr=1e-2, amsbound=True, weight_decay=1e-2), dict(lr=3e-3, final_lr=0.05, gamma=1e-2, betas=(0.8, 0.9))])
-def test_adabound_matches_paper_algorithm(kw, rng):
+@pytest.mark.parametrize("case", cases(cls=po.AdaBound, exclude={"maximize"}), ids=lambda c: c.name)
+def test_adabound_matches_paper_algorithm(case, rng):
+    kw = case.kwargs
     x0 = [rng.normal(size=6)]
     hist, _ = run_precond(lambda ps: po.AdaBound(ps, **kw), x0, STEPS)
     np.testing.assert_allclose(hist, run_ref([AdaBoundRef(**kw)], x0, STEPS), rtol=RTOL, atol=ATOL)
@@ -59,6 +64,35 @@ def test_adabound_matches_authors_package(rng):
                 opt.step()
                 s.step()
         torch.testing.assert_close(p1, p2, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.filterwarnings("ignore:This overload of add is deprecated:UserWarning")
+@pytest.mark.parametrize("amsbound", [False, True])
+def test_adabound_loads_a_checkpoint_of_the_authors_package(amsbound, rng):
+    """A state dict written by the authors' ``adabound.AdaBound`` (no ``base_lr`` in its groups,
+    an integer step) loads into precond's AdaBound, which then continues like theirs: their
+    ``base_lr`` is the lr the loading optimizer was built with, and so is precond's."""
+    adabound = pytest.importorskip("adabound")
+    kw = dict(lr=1e-2, final_lr=0.05, gamma=1e-2, amsbound=amsbound, weight_decay=1e-3)
+    x0 = rng.normal(size=7)
+    p = torch.tensor(x0, requires_grad=True)
+    theirs = adabound.AdaBound([p], **kw)
+    for _ in range(30):
+        p.grad = torch.tensor(nonconvex_grad(p.detach().numpy()))
+        theirs.step()
+    buf = io.BytesIO()
+    torch.save(theirs.state_dict(), buf)
+    buf.seek(0)
+    q = p.detach().clone().requires_grad_()
+    ours = po.AdaBound([q], **kw)
+    ours.load_state_dict(torch.load(buf, weights_only=True))
+    assert ours.param_groups[0]["base_lr"] == kw["lr"] and float(ours.state[q]["step"]) == 30.0
+    for _ in range(STEPS):
+        for x, opt in ((p, theirs), (q, ours)):
+            x.grad = torch.tensor(nonconvex_grad(x.detach().numpy()))
+            opt.step()
+    assert (p - torch.tensor(x0)).abs().max() > 1e-2  # the run really moved
+    torch.testing.assert_close(q, p, rtol=RTOL, atol=ATOL)
 
 
 @pytest.mark.parametrize("scope", ["group", "global"])

@@ -5,44 +5,28 @@ import copy
 import pytest
 import torch
 
-import precond.optim as po
 from optim_testlib import mlp, mlp_data
+from precond.optim.cases import PATHS, cases
 
-# (precond class, torch class, kwargs for group 0, kwargs for group 1)
-CASES = [
-    (po.SGD, torch.optim.SGD, dict(lr=0.05), dict(lr=0.01, weight_decay=0.1)),
-    (po.SGD, torch.optim.SGD, dict(lr=0.05, momentum=0.9), dict(lr=0.02, momentum=0.5, dampening=0.3)),
-    (po.SGD, torch.optim.SGD, dict(lr=0.05, momentum=0.9, nesterov=True), dict(lr=0.01, momentum=0.8, nesterov=True, weight_decay=1e-2)),
-    (po.AdaGrad, torch.optim.Adagrad, dict(lr=0.05), dict(lr=0.1, lr_decay=0.01, weight_decay=0.01)),
-    # torch.optim.Adagrad reads initial_accumulator_value from its constructor only (a group's own
-    # value is ignored), so this case passes it to the constructor of both.
-    (po.AdaGrad, torch.optim.Adagrad, dict(lr=0.05, eps=0.0), dict(lr=0.02, eps=1e-3), dict(initial_accumulator_value=0.1)),
-    (po.RMSProp, torch.optim.RMSprop, dict(lr=1e-3), dict(lr=1e-2, alpha=0.9, weight_decay=0.1)),
-    (po.RMSProp, torch.optim.RMSprop, dict(lr=1e-3, centered=True, momentum=0.9), dict(lr=1e-3, momentum=0.5, eps=1e-4)),
-    (po.Adam, torch.optim.Adam, dict(lr=1e-2), dict(lr=3e-3, betas=(0.8, 0.99), weight_decay=0.1)),
-    (po.Adam, torch.optim.Adam, dict(lr=1e-2, amsgrad=True), dict(lr=1e-3, amsgrad=True, eps=1e-4)),
-    (po.AdamW, torch.optim.AdamW, dict(lr=1e-2), dict(lr=3e-3, weight_decay=0.3)),
-    (po.AdamW, torch.optim.AdamW, dict(lr=1e-2, amsgrad=True, weight_decay=0.1), dict(lr=1e-3, amsgrad=True)),
-    (po.Adam, torch.optim.Adam, dict(lr=1e-2, decoupled_weight_decay=True, weight_decay=0.05), dict(lr=1e-3, decoupled_weight_decay=True, weight_decay=0.2)),
-]
+#: every option set with a torch.optim twin (precond.optim.cases): two groups, the second with
+#: the case's own overrides
+CASES = cases(tags={"torch"})
 
 
-def two_groups(model, kw0, kw1):
-    layers = [m for m in model if isinstance(m, torch.nn.Linear)]
-    return [dict(params=list(layers[0].parameters()), **kw0), dict(params=list(layers[1].parameters()), **kw1)]
+def layers(model):
+    return [list(m.parameters()) for m in model if isinstance(m, torch.nn.Linear)]
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0].__name__}-{c[2]}")
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 @pytest.mark.parametrize("maximize", [False, True])
 def test_matches_torch_optim_100_steps(case, maximize):
-    ours, theirs, kw0, kw1, *ctor = case
-    ctor = ctor[0] if ctor else {}
+    kw = dict(case.kwargs, maximize=maximize)
     a = mlp(0)
     b = copy.deepcopy(a)
     x, y = mlp_data(0)
     sign = -1.0 if maximize else 1.0
-    opt_a = ours(two_groups(a, kw0, kw1), maximize=maximize, foreach=False, fused=False, **ctor)  # the reference loop
-    opt_b = theirs(two_groups(b, kw0, kw1), maximize=maximize, foreach=False, **ctor)
+    opt_a = case.cls(case.groups(*layers(a)), **kw, foreach=False, fused=False)  # the reference loop
+    opt_b = case.torch_cls(case.groups(*layers(b)), **kw, foreach=False)
     for _ in range(100):
         for model, opt in ((a, opt_a), (b, opt_b)):
             opt.zero_grad()
@@ -58,3 +42,32 @@ def test_matches_torch_optim_100_steps(case, maximize):
         for name, value in sb.items():
             if torch.is_tensor(value) and name in sa:
                 torch.testing.assert_close(sa[name].to(value.dtype), value, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_complex_params_match_torch_optim(case):
+    """Complex parameters are stepped as torch.optim steps them (real and imaginary parts as
+    separate real coordinates, ``torch.view_as_real``), on every path, state included."""
+    g = torch.Generator().manual_seed(0)
+    x0 = [torch.randn(s, generator=g, dtype=torch.complex128) for s in [(5,), (3, 4)]]
+    grads = [[torch.randn(x.shape, generator=g, dtype=torch.complex128) for x in x0] for _ in range(20)]
+
+    def run(make):
+        ps = [x.clone().requires_grad_() for x in x0]
+        opt = make(case.groups(ps[:1], ps[1:]))
+        for gs in grads:
+            for p, gi in zip(ps, gs):
+                p.grad = gi.clone()
+            opt.step()
+        return ps, opt
+
+    theirs, opt_b = run(lambda groups: case.torch_cls(groups, **case.kwargs, foreach=False))
+    assert (theirs[0] - x0[0]).imag.abs().max() > 1e-3  # the imaginary parts moved too
+    for impl in PATHS.values():
+        ours, opt_a = run(lambda groups: case.make(groups, **impl))
+        for pa, pb in zip(ours, theirs):
+            torch.testing.assert_close(pa, pb, rtol=1e-10, atol=1e-12)
+        for pa, pb in zip(ours, theirs):
+            for name, value in opt_b.state[pb].items():
+                if name != "step":
+                    torch.testing.assert_close(opt_a.state[pa][name], value, rtol=1e-10, atol=1e-12)

@@ -1,4 +1,6 @@
-"""The torch.optim contract: state dicts, schedulers, closures, dtypes, hooks, bad input, NaNs."""
+"""The torch.optim contract, case by case: schedulers against torch, closures, dtypes, bad input,
+NaNs, settings of the whole optimizer, torch's spellings, the batched form's checks. The generic
+properties over every option set of precond.optim.cases: test_generic_contract.py."""
 
 import copy
 import io
@@ -9,21 +11,8 @@ import torch
 
 import precond.optim as po
 from optim_testlib import mlp, mlp_data
-
-ALL = {
-    "AGD": lambda ps: po.AGD(ps, lr=1e-3),
-    "AGD-ams-win-clip": lambda ps: po.AGD(ps, lr=1e-3, amsgrad=True, win=True, clip=1.0, weight_decay=0.01),
-    "AGD-l2": lambda ps: po.AGD(ps, lr=1e-3, weight_decay=0.1, weight_decouple=False),
-    "Adam": lambda ps: po.Adam(ps, lr=1e-2, amsgrad=True),
-    "AdamW": lambda ps: po.AdamW(ps, lr=1e-2),
-    "SGD": lambda ps: po.SGD(ps, lr=1e-2, momentum=0.9, nesterov=True),
-    "SGD-ema": lambda ps: po.SGD(ps, lr=1e-2, momentum=0.9, momentum_style="ema"),
-    "AdaGrad": lambda ps: po.AdaGrad(ps, lr=1e-2),
-    "AdaGradNorm": lambda ps: po.AdaGradNorm(ps, lr=1e-1, scope="global"),
-    "RMSProp": lambda ps: po.RMSProp(ps, lr=1e-3, centered=True, momentum=0.5),
-    "AdaBound": lambda ps: po.AdaBound(ps, lr=1e-2, amsbound=True),
-}
-
+from precond.experiments import vectorized
+from precond.optim.cases import get_case
 
 def train(model, opt, steps, seed=0):
     x, y = mlp_data(seed)
@@ -31,27 +20,6 @@ def train(model, opt, steps, seed=0):
         opt.zero_grad()
         torch.nn.functional.mse_loss(model(x), y).backward()
         opt.step()
-
-
-@pytest.mark.parametrize("name", ALL)
-def test_state_dict_resume_is_bit_for_bit(name):
-    """A run resumed from a (serialized) state dict continues exactly like an uninterrupted one."""
-    a = mlp(1)
-    opt_a = ALL[name](a.parameters())
-    train(a, opt_a, 10)
-    buf = io.BytesIO()
-    torch.save({"model": a.state_dict(), "opt": opt_a.state_dict()}, buf)
-    train(a, opt_a, 10)
-
-    buf.seek(0)
-    ckpt = torch.load(buf, weights_only=True)
-    b = mlp(99)  # different init: everything must come from the checkpoint
-    b.load_state_dict(ckpt["model"])
-    opt_b = ALL[name](b.parameters())
-    opt_b.load_state_dict(ckpt["opt"])
-    train(b, opt_b, 10)
-    for pa, pb in zip(a.parameters(), b.parameters()):
-        assert torch.equal(pa, pb)
 
 
 def test_agd_loads_published_style_checkpoint():
@@ -169,8 +137,12 @@ def test_params_without_grad_are_skipped_and_zero_grad_sets_none():
     assert w1.grad is None
 
 
-@pytest.mark.parametrize("name", ["AGD", "Adam", "SGD-ema", "AdaGrad", "RMSProp", "AdaBound"])
-def test_dtypes_float32_and_bfloat16_track_float64(name):
+DTYPE_CASES = [("AGD-default", dict(lr=1e-3)), ("Adam-amsgrad", {}), ("SGD-ema", {}), ("AdaGrad-default", {}),
+               ("RMSProp-centered-momentum", dict(momentum=0.5)), ("AdaBound-amsbound-decay", {})]  # fmt: skip
+
+
+@pytest.mark.parametrize("name,overrides", DTYPE_CASES, ids=[n for n, _ in DTYPE_CASES])
+def test_dtypes_float32_and_bfloat16_track_float64(name, overrides):
     """float32 follows the float64 run closely; bfloat16 params (fp32 math, bf16 storage) stay
     bfloat16 and follow it within bf16 resolution."""
     base = mlp(6)
@@ -178,7 +150,7 @@ def test_dtypes_float32_and_bfloat16_track_float64(name):
     finals = {}
     for dtype in (torch.float64, torch.float32, torch.bfloat16):
         model = copy.deepcopy(base).to(dtype)
-        opt = ALL[name](model.parameters())
+        opt = get_case(name).make(model.parameters(), **overrides)
         for _ in range(20):
             opt.zero_grad()
             torch.nn.functional.mse_loss(model(x.to(dtype)), y.to(dtype)).backward()
@@ -193,19 +165,6 @@ def test_dtypes_float32_and_bfloat16_track_float64(name):
     assert (finals[torch.bfloat16] - ref).abs().max() < 0.05
 
 
-def test_optimizer_hooks_run():
-    a = mlp(7)
-    opt = po.AGD(a.parameters(), lr=1e-3)
-    seen = []
-    opt.register_step_pre_hook(lambda o, args, kwargs: seen.append("pre"))
-    opt.register_step_post_hook(lambda o, args, kwargs: seen.append("post"))
-    opt.register_state_dict_post_hook(lambda o, sd: seen.append("sd") or sd)
-    opt.register_load_state_dict_pre_hook(lambda o, sd: seen.append("load") or sd)
-    train(a, opt, 1)
-    opt.load_state_dict(opt.state_dict())
-    assert seen == ["pre", "post", "sd", "load"]
-
-
 BAD = [
     (po.AGD, dict(lr=-1.0), "lr"),
     (po.AGD, dict(betas=(1.0, 0.999)), "betas[0]"),
@@ -216,6 +175,14 @@ BAD = [
     (po.AGD, dict(clip=0.0), "clip"),
     (po.AGD, dict(win_z_init="ones"), "win_z_init"),
     (po.Adam, dict(eps=-1e-8), "eps"),
+    # a zero epsilon alone in a denominator: 0/0 where a gradient is zero (the spec validator's rule too)
+    (po.Adam, dict(eps=0.0), "eps=0.0: must be > 0"),
+    (po.AdamW, dict(eps=0.0), "eps=0.0: must be > 0"),
+    (po.AGD, dict(delta=0.0), "delta=0.0: must be > 0"),
+    (po.RMSProp, dict(eps=0.0), "eps=0.0: must be > 0"),
+    (po.AdaGradNorm, dict(eps=0.0), "eps=0 with initial_accumulator_value=0"),
+    (po.AGD, dict(betas=0.9), "invalid betas=0.9: must be a pair"),
+    (po.Sophia, dict(betas=0.9), "invalid betas=0.9: must be a pair"),
     (po.Adam, dict(lr=float("nan")), "lr"),
     (po.AdamW, dict(weight_decay=-1.0), "weight_decay"),
     (po.SGD, dict(momentum=1.0), "momentum"),
@@ -248,15 +215,6 @@ def test_bad_hyperparameter_in_a_param_group_is_caught():
         po.AGD([{"params": [torch.nn.Parameter(torch.zeros(2))], "lr": -0.1}])
     with pytest.raises(TypeError, match="betas"):
         po.Adam([torch.nn.Parameter(torch.zeros(2))], betas=("a", 0.9))
-
-
-@pytest.mark.parametrize("name", list(ALL))
-def test_sparse_gradients_are_refused_with_a_clear_error(name):
-    emb = torch.nn.Embedding(10, 3, sparse=True)
-    opt = ALL[name](emb.parameters())
-    emb(torch.tensor([1, 2])).sum().backward()
-    with pytest.raises(RuntimeError, match="sparse gradients"):
-        opt.step()
 
 
 def nan_setup(policy):
@@ -339,3 +297,58 @@ def test_agd_win_z_init_choices():
         out[init] = w.detach()
     assert torch.all((out["param"] - 10.0).abs() < 0.1)
     assert torch.all((out["zeros"] - 10.0 / 3).abs() < 0.1)
+
+
+def test_zero_eps_with_a_zero_gradient_coordinate_is_refused_or_safe():
+    """Where 0/0 could happen the constructor refuses a zero epsilon (test above); AdaBound's
+    rate is clipped to its bounds, so eps=0 stays finite there (and is accepted, as by the
+    authors' class): a coordinate with a zero gradient does not move."""
+    w = torch.nn.Parameter(torch.ones(3))
+    opt = po.AdaBound([w], lr=1e-2, eps=0.0, nan_policy="propagate")
+    for impl in ({"foreach": False, "fused": False}, {"foreach": True}, {"fused": True}):
+        for group in opt.param_groups:
+            group.update({"foreach": None, "fused": None, **impl})
+        w.grad = torch.tensor([0.0, 1.0, -1.0])
+        opt.step()
+        assert torch.isfinite(w).all() and w[0] == 1.0
+
+
+def test_settings_of_the_whole_optimizer_cannot_differ_between_groups():
+    a, b = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))
+    for cls, key, value in [(po.Adam, "nan_policy", "skip"), (po.AdaGradNorm, "scope", "global"), (po.Sophia, "estimator", "hutchinson"),
+                            (po.GaussNewtonDiag, "update_every", 3)]:  # fmt: skip
+        with pytest.raises(ValueError, match=f"{key} holds for the whole optimizer"):
+            cls([{"params": [a]}, {"params": [b], key: value}])
+        opt = cls([a])
+        with pytest.raises(ValueError, match=f"{key} holds for the whole optimizer"):
+            opt.add_param_group({"params": [b], key: value})
+        assert len(opt.param_groups) == 1
+    opt = po.Sophia([a], estimator="hutchinson", update_every=4, curvature_samples=2, nan_policy="skip")
+    assert (opt.curvature_estimator, opt.curvature_every, opt.curvature_samples, opt.nan_policy) == ("hutchinson", 4, 2, "skip")
+    with pytest.raises(AttributeError):
+        opt.nan_policy = "raise"  # read-only: a setting is given at construction
+
+
+def test_torch_spellings_are_the_same_classes():
+    """``torch.optim.X`` -> ``precond.optim.X`` needs nothing else for every class both have."""
+    assert po.Adagrad is po.AdaGrad and po.RMSprop is po.RMSProp
+    for name in ("SGD", "Adam", "AdamW", "Adagrad", "RMSprop"):
+        assert issubclass(getattr(po, name), torch.optim.Optimizer) and hasattr(torch.optim, name)
+    table = po.available()
+    assert len(set(table.values())) == len(table)  # each optimizer listed once
+    assert po.get_optimizer("Adagrad") is po.AdaGrad and po.get_optimizer("RMSprop") is po.RMSProp
+
+
+def test_batched_validates_every_row_and_is_a_class_capability():
+    X = torch.zeros(2, 3, requires_grad=True)
+    with pytest.raises(ValueError, match=r"invalid lr=0.0: must lie in \(0.0, inf\)"):
+        po.AdaBound.batched(X, [0.1, 0.0])  # AdaBound's lr must be > 0, in every row
+    with pytest.raises(ValueError, match="invalid lr=-1.0"):
+        po.Adam.batched(X, [0.1, -1.0])
+    with pytest.raises(ValueError, match="one per row"):
+        po.Adam.batched(X, [0.1, 0.2, 0.3])
+    opt = po.AdaBound.batched(X, [0.1, 0.2], final_lr=0.05)
+    assert opt.param_groups[0]["lr"] == 1.0 and opt.param_groups[0]["_row_lr"].shape == (2, 1)
+    # the sweep planner's names come from the classes' capability
+    assert vectorized.ELEMENTWISE == {n for n, c in po.available().items() if c.batchable}
+    assert vectorized.ELEMENTWISE == {"sgd", "adam", "adamw", "agd", "adagrad", "rmsprop", "adabound"}

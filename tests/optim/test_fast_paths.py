@@ -3,8 +3,9 @@
 Every fast path runs 50 steps next to the loop on the same gradients and must agree with
 it: float64 to rtol 1e-10, float32 to rtol 1e-5, both relative to the tensor's scale
 (``atol = rtol * max|expected|``, since single elements pass through zero). bfloat16 is
-compared more loosely (see :func:`test_bfloat16_close_to_loop`). The C++ extension is built
-once per machine (cached); the first test that needs it pays the compile.
+compared more loosely (see :func:`test_bfloat16_close_to_loop`). The option sets are the
+elementwise rules' of :mod:`precond.optim.cases`. The C++ extension is built once per
+machine (cached); the first test that needs it pays the compile.
 """
 
 from __future__ import annotations
@@ -18,153 +19,37 @@ import textwrap
 import pytest
 import torch
 
-from precond.optim import AGD, AdaBound, AdaGrad, Adam, AdamW, NonFiniteGradientError, RMSProp, SGD
+from optim_testlib import (
+    BIG,
+    IMPLS,
+    SHAPES,
+    STEPS,
+    assert_bf16_paths_close_to_loop,
+    assert_close_scaled,
+    assert_opts_close,
+    make_params,
+    run,
+    two_mixed_groups,
+)
+from precond.optim import AGD, NonFiniteGradientError
 from precond.optim import _dispatch
 from precond.optim._finite import all_finite
+from precond.optim.cases import cases, get_case
 from precond.optim.functional.adabound import adabound_coefficients
 from precond.optim.functional.adagrad import adagrad_lr
 from precond.optim.functional.adam import adam_coefficients
 from precond.optim.kernels import _build
 
-STEPS = 50
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-CASES = [
-    (AGD, dict(lr=1e-2)),
-    (AGD, dict(lr=1e-2, amsgrad=True)),
-    (AGD, dict(lr=1e-2, weight_decay=0.1)),
-    (AGD, dict(lr=1e-2, weight_decay=0.1, fixed_decay=True)),
-    (AGD, dict(lr=1e-2, weight_decay=0.1, weight_decouple=False)),
-    (AGD, dict(lr=1e-2, win=True, weight_decay=0.1)),
-    (AGD, dict(lr=1e-2, win=True, win_z_init="zeros")),
-    (AGD, dict(lr=1e-2, clip=0.5, delta=1e-3)),
-    (AGD, dict(lr=1e-2, amsgrad=True, win=True, clip=2.0, weight_decay=0.05, maximize=True)),
-    (Adam, dict(lr=1e-2)),
-    (Adam, dict(lr=1e-2, amsgrad=True)),
-    (Adam, dict(lr=1e-2, weight_decay=0.1)),
-    (AdamW, dict(lr=1e-2, weight_decay=0.1)),
-    (AdamW, dict(lr=1e-2, weight_decay=0.1, amsgrad=True, maximize=True)),
-    (Adam, dict(lr=1e-2, eps_inside_sqrt=True, betas=(0.6, 0.9))),
-    (SGD, dict(lr=1e-2)),
-    (SGD, dict(lr=1e-2, momentum=0.9)),
-    (SGD, dict(lr=1e-2, momentum=0.9, nesterov=True, weight_decay=0.1)),
-    (SGD, dict(lr=1e-2, momentum=0.9, dampening=0.3, maximize=True)),
-    (SGD, dict(lr=1e-2, momentum=0.9, momentum_style="ema")),
-    (SGD, dict(lr=1e-2, momentum=0.9, momentum_style="ema", nesterov=True, weight_decay=0.1, decoupled_weight_decay=True)),
-    (AdaGrad, dict(lr=1e-2)),
-    (AdaGrad, dict(lr=1e-2, lr_decay=0.01, weight_decay=0.1, initial_accumulator_value=0.1)),
-    (AdaGrad, dict(lr=1e-2, eps_inside_sqrt=True, eps=1e-8, maximize=True)),
-    (RMSProp, dict(lr=1e-3)),
-    (RMSProp, dict(lr=1e-3, centered=True)),
-    (RMSProp, dict(lr=1e-3, momentum=0.9, weight_decay=0.1)),
-    (RMSProp, dict(lr=1e-3, centered=True, momentum=0.5, eps_inside_sqrt=True, maximize=True)),
-    (AdaBound, dict(lr=1e-2)),
-    (AdaBound, dict(lr=1e-2, amsbound=True, weight_decay=0.1)),
-    (AdaBound, dict(lr=1e-2, final_lr=0.05, gamma=0.1, maximize=True)),
-]
-
-
-def case_id(case) -> str:
-    cls, kw = case
-    return cls.__name__ + "-" + "-".join(f"{k}={v}" for k, v in kw.items())
-
-
-# shapes: 0-dim, odd sizes; BIG is above the kernels' parallel grain (2^15 elements)
-SHAPES = [(), (7,), (37, 5), (3, 4, 5), (30, 12)]
-BIG = (300, 120)
-GRAD_SCALES = [1.0, 0.3, 1.0, 1e-6, 0.05, 0.5]  # 1e-6: below AGD's delta, the SGD branch
-
-
-def make_params(dtype: torch.dtype, seed: int = 0, shapes=SHAPES) -> list[torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return [torch.randn(s, generator=g, dtype=torch.float64).to(dtype).requires_grad_() for s in shapes]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one thread (parallel regions only cost time on a busy 2-core machine);
-    :func:`test_parallel_split_equals_loop` covers the multi-threaded split."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def run(cls, kw, params, steps=STEPS, seed=1, opt=None, start=0, **impl):
-    """``steps`` steps on deterministic gradients (step ``start + k`` draws the same ones)."""
-    opt = opt if opt is not None else cls(params, **kw, **impl)
-    for k in range(start, start + steps):
-        g = torch.Generator().manual_seed(seed * 100003 + k)
-        for p, scale in zip(params, GRAD_SCALES):
-            p.grad = (torch.randn(p.shape, generator=g, dtype=torch.float64) * scale).to(p.dtype)
-        opt.step()
-    return opt
-
-
-IMPLS = {"loop": dict(foreach=False, fused=False), "foreach": dict(foreach=True), "fused": dict(fused=True)}
-
-
-def assert_close_scaled(actual, expected, rtol, what=""):
-    scale = expected.double().abs().max().item() if expected.numel() else 0.0
-    torch.testing.assert_close(actual.double(), expected.double(), rtol=rtol, atol=rtol * max(scale, 1e-30), msg=lambda m: f"{what}: {m}")
-
-
-def two_mixed_groups() -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Two groups of params, float32 and float64 mixed within each; the last of each is the one
-    the two-group tests leave without a gradient."""
-    g = torch.Generator().manual_seed(5)
-    a = [torch.randn(s, generator=g, dtype=torch.float64).to(dt).requires_grad_() for s, dt in
-         [((40, 3), torch.float32), ((9,), torch.float64), ((4,), torch.float32)]]  # fmt: skip
-    b = [torch.randn(s, generator=g, dtype=torch.float64).to(dt).requires_grad_() for s, dt in
-         [((6, 6), torch.float64), ((50,), torch.float32), ((3,), torch.float64)]]  # fmt: skip
-    return a, b
-
-
-def assert_bf16_paths_close_to_loop(cls, kw, runner=None):
-    """bfloat16 params: foreach and fused keep every state tensor in bfloat16 (the scalar
-    counters and accumulators excepted) and end within 8 bf16 ulps of each tensor's scale of
-    the loop, with at least 90% of the elements equal (see test_bfloat16_close_to_loop).
-    ``runner`` drives the steps (default :func:`run`; the curvature tests' own feeds curvature)."""
-    run_ = runner or run
-    ref_params = make_params(torch.bfloat16)
-    run_(cls, kw, ref_params, **IMPLS["loop"])
-    for impl in ("foreach", "fused"):
-        params = make_params(torch.bfloat16)
-        opt = run_(cls, kw, params, **IMPLS[impl])
-        equal = total = 0
-        for p, q in zip(params, ref_params):
-            assert p.dtype == torch.bfloat16
-            for name, value in opt.state[p].items():
-                if name not in ("step", "sum", "curvature_step"):
-                    assert value.dtype == torch.bfloat16, (impl, name)
-            assert_close_scaled(p.detach(), q.detach(), 8 * 2.0**-8, impl)
-            equal += int((p == q).sum())
-            total += p.numel()
-        assert equal >= 0.9 * total, f"{impl}: only {equal}/{total} elements equal to the loop's"
-
-
-def assert_opts_close(opt, ref, params, ref_params, rtol):
-    for i, (p, q) in enumerate(zip(params, ref_params)):
-        assert_close_scaled(p.detach(), q.detach(), rtol, f"param {i}")
-        s, r = opt.state[p], ref.state[q]
-        assert set(s) == set(r)
-        for name in r:
-            if name == "step":
-                assert float(s["step"]) == float(r["step"])
-            else:
-                assert_close_scaled(s[name], r[name], rtol, f"state {name} of param {i}")
-
-
-@pytest.fixture(scope="module")
-def kernels():
-    if _build.load() is None:
-        pytest.skip(f"C++ kernels unavailable: {_build.status()['error']}")
-    return True
+#: the elementwise rules' option sets (AdaGradNorm and the curvature optimizers: test_fast_paths_curvature)
+CASES = cases(tags={"batchable"})
 
 
 @pytest.mark.parametrize("dtype,rtol", [(torch.float64, 1e-10), (torch.float32, 1e-5)], ids=["f64", "f32"])
-@pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_fast_paths_equal_loop(case, dtype, rtol, kernels):
-    cls, kw = case
+    cls, kw = case.cls, case.kwargs
     ref_params = make_params(dtype)
     ref = run(cls, kw, ref_params, **IMPLS["loop"])
     for impl in ("foreach", "fused"):
@@ -173,11 +58,12 @@ def test_fast_paths_equal_loop(case, dtype, rtol, kernels):
         assert_opts_close(opt, ref, params, ref_params, rtol)
 
 
-@pytest.mark.parametrize("case", [CASES[8], CASES[13], CASES[27]], ids=lambda c: c[0].__name__)
-def test_parallel_split_equals_loop(case, kernels):
+@pytest.mark.parametrize("name", ["AGD-amsgrad-win-clip-max", "AdamW-amsgrad-max", "RMSProp-centered-momentum-eps-inside-max"])
+def test_parallel_split_equals_loop(name, kernels):
     """Two threads split the concatenated element range in the middle of a tensor."""
     torch.set_num_threads(2)
-    cls, kw = case
+    case = get_case(name)
+    cls, kw = case.cls, case.kwargs
     shapes = SHAPES + [BIG]
     ref_params = make_params(torch.float32, shapes=shapes)
     ref = run(cls, kw, ref_params, steps=10, **IMPLS["loop"])
@@ -192,14 +78,15 @@ def test_steps_counted_once(kernels):
     assert all(float(opt.state[p]["step"]) == 7.0 for p in params)
 
 
-@pytest.mark.parametrize("cls,kw", [(AGD, dict(lr=1e-2, amsgrad=True, weight_decay=0.1)), (Adam, dict(lr=1e-2, weight_decay=0.1))])
-def test_two_groups_mixed_dtypes_and_params_without_grad(cls, kw, kernels):
+@pytest.mark.parametrize("name", ["AGD-amsgrad-decay", "Adam-l2"])
+def test_two_groups_mixed_dtypes_and_params_without_grad(name, kernels):
     """Two groups with different hyperparameters, float32/float64 mixed within each group,
     and a parameter without gradient in each (it must stay untouched and stateless)."""
+    case = get_case(name)
+
     def build(impl):
         a, b = two_mixed_groups()
-        other = dict(lr=3e-3, betas=(0.8, 0.99), weight_decay=0.0 if cls is AGD else 0.2)
-        opt = cls([{"params": a}, {"params": b, **other}], **kw, **IMPLS[impl])
+        opt = case.make(case.groups(a, b), **IMPLS[impl])
         return opt, a, b
 
     def steps(opt, a, b):
@@ -221,20 +108,21 @@ def test_two_groups_mixed_dtypes_and_params_without_grad(cls, kw, kernels):
             assert (len(opt.state[p]) == 0) == (len(ref.state[q]) == 0)
 
 
-@pytest.mark.parametrize("cls,kw", [(AGD, dict(lr=1e-2, amsgrad=True)), (AGD, dict(lr=1e-2, win=True, weight_decay=0.1)),
-                                    (Adam, dict(lr=1e-2)), (RMSProp, dict(lr=1e-3, centered=True))])  # fmt: skip
-def test_bfloat16_close_to_loop(cls, kw, kernels):
+@pytest.mark.parametrize("name", ["AGD-amsgrad", "AGD-win", "Adam-default", "RMSProp-centered"])
+def test_bfloat16_close_to_loop(name, kernels):
     """bfloat16 storage, float32 math in both paths. Tolerance: each store rounds to 8
     significant bits (relative error <= 2^-9); a float32 difference of one ulp between the
     kernel's and the loop's arithmetic (e.g. an FMA) flips a rounding by one bf16 ulp
     (2^-8 relative) now and then, and the states then evolve from different roundings. So
     most elements must be equal and all within 8 bf16 ulps of the tensor's scale."""
-    assert_bf16_paths_close_to_loop(cls, kw)
+    case = get_case(name)
+    assert_bf16_paths_close_to_loop(case.cls, case.kwargs)
 
 
 @pytest.mark.parametrize("src,dst", [("fused", "loop"), ("loop", "fused"), ("foreach", "fused")])
 def test_state_dict_exchanged_between_paths(src, dst, kernels):
-    cls, kw = AGD, dict(lr=1e-2, amsgrad=True, weight_decay=0.1)
+    case = get_case("AGD-amsgrad-decay")
+    cls, kw = case.cls, case.kwargs
     straight_params = make_params(torch.float64)
     straight = run(cls, kw, straight_params, **IMPLS[dst])
     first = make_params(torch.float64)

@@ -1,7 +1,8 @@
 """CUDA: the ``foreach`` and ``fused`` paths on GPU tensors equal the loop (skipped without CUDA).
 
 UNTESTED here (no GPU on the development machine). On CUDA, ``fused=True`` runs torch's
-``_foreach_*`` path (the C++ kernels are CPU-only), so this checks that routing.
+``_foreach_*`` path (the C++ kernels are CPU-only), so this checks that routing, for every
+option set of :mod:`precond.optim.cases`.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from precond.optim import AGD, Adam, AdaGradNorm, GaussNewtonDiag, Sophia
+from precond.optim.cases import cases
 
 pytestmark = [
     pytest.mark.cuda,
@@ -17,22 +18,13 @@ pytestmark = [
 ]
 
 
-CASES = [
-    (AGD, dict(lr=1e-2, amsgrad=True, weight_decay=0.1)),
-    (Adam, dict(lr=1e-2)),
-    (AdaGradNorm, dict(lr=1e-1, weight_decay=0.01)),
-    (Sophia, dict(lr=1e-2, rho=0.5)),
-    (GaussNewtonDiag, dict(lr=0.5, momentum=0.9, beta2=0.9, damping=1e-2)),
-]
-
-
-@pytest.mark.parametrize("cls,kw", CASES, ids=[c.__name__ for c, _ in CASES])
+@pytest.mark.parametrize("case", cases(), ids=lambda c: c.name)
 @pytest.mark.parametrize("impl", ["foreach", "fused"])
-def test_cuda_fast_paths_equal_loop(cls, kw, impl):
+def test_cuda_fast_paths_equal_loop(case, impl):
     def run(**flags):
         g = torch.Generator().manual_seed(0)
         ps = [torch.randn(s, generator=g, dtype=torch.float64).cuda().requires_grad_() for s in [(7,), (30, 12)]]
-        opt = cls(ps, **kw, **flags)
+        opt = case.make(ps, **flags)
         for k in range(20):
             if hasattr(opt, "update_curvature") and k % 5 == 0:  # a positive diagonal every 5 steps
                 opt.update_curvature([torch.rand(p.shape, generator=g, dtype=torch.float64).cuda() + 0.1 for p in ps])

@@ -1,11 +1,11 @@
 """The ``foreach`` and ``fused`` paths of AdaGradNorm, GaussNewtonDiag and Sophia equal the loop.
 
-As :mod:`test_fast_paths` (whose helpers and tolerances this reuses): 50 steps next to the
-reference loop on the same gradients, float64 to rtol 1e-10 and float32 to rtol 1e-5 of each
-tensor's scale, bfloat16 within a few bf16 ulps. GaussNewtonDiag and Sophia get a random
-curvature diagonal through ``update_curvature`` every 3 steps (log-uniform, so that Sophia
-clips some coordinates and not others; GaussNewtonDiag also gets negative entries, which it
-clips at 0).
+As :mod:`test_fast_paths` (helpers and tolerances shared through ``optim_testlib``): 50 steps
+next to the reference loop on the same gradients, float64 to rtol 1e-10 and float32 to rtol
+1e-5 of each tensor's scale, bfloat16 within a few bf16 ulps, over the option sets of
+:mod:`precond.optim.cases`. GaussNewtonDiag and Sophia get a random curvature diagonal through
+``update_curvature`` every 3 steps (log-uniform, so that Sophia clips some coordinates and not
+others; GaussNewtonDiag also gets negative entries, its non-positive-curvature rule).
 """
 
 from __future__ import annotations
@@ -19,80 +19,36 @@ import textwrap
 import pytest
 import torch
 
-from precond.optim import AdaGradNorm, GaussNewtonDiag, Sophia
-from precond.optim import _dispatch
-from precond.optim.functional.gauss_newton import gauss_newton_coefficients, gauss_newton_diag
-from precond.optim.functional.sophia import sophia_coefficients
-from precond.optim.kernels import _build
-from test_fast_paths import (  # noqa: F401  (kernels, one_thread: fixtures)
+from optim_testlib import (
     BIG,
+    EVERY,
     GRAD_SCALES,
     IMPLS,
     STEPS,
     assert_bf16_paths_close_to_loop,
     assert_close_scaled,
     assert_opts_close,
-    kernels,
+    curvature,
+    feed,
     make_params,
-    one_thread,
+    run,
     two_mixed_groups,
 )
+from precond.optim import AdaGradNorm, GaussNewtonDiag, Sophia
+from precond.optim import _dispatch
+from precond.optim.cases import cases, get_case
+from precond.optim.functional.gauss_newton import gauss_newton_coefficients, gauss_newton_diag
+from precond.optim.functional.sophia import sophia_coefficients
+from precond.optim.kernels import _build
 
-EVERY = 3  # curvature every 3 steps
-
-CASES = [
-    (Sophia, dict(lr=0.05, rho=0.05, weight_decay=0.0)),
-    (Sophia, dict(lr=0.05, betas=(0.9, 0.95), rho=0.02, weight_decay=0.1)),
-    (Sophia, dict(lr=0.05, rho=0.01, bs=3.0, weight_decay=0.1, maximize=True)),
-    (GaussNewtonDiag, dict(lr=0.1, power=-1, damping=0.5)),
-    (GaussNewtonDiag, dict(lr=0.1, power=-0.5, damping=0.1)),
-    (GaussNewtonDiag, dict(lr=0.1, power=-1, momentum=0.9, beta2=0.9, damping=0.3, weight_decay=0.1)),
-    (GaussNewtonDiag, dict(lr=0.1, power=-0.5, momentum=0.5, beta2=0.99, damping=1e-2, weight_decay=0.05, maximize=True)),
-    (GaussNewtonDiag, dict(lr=0.1, power=-1, beta2=0.5, damping=1.0)),
-    (AdaGradNorm, dict(lr=0.5)),
-    (AdaGradNorm, dict(lr=0.5, weight_decay=0.1, initial_accumulator_value=0.5)),
-    (AdaGradNorm, dict(lr=0.5, eps=1e-3, maximize=True, scope="global")),
-    (AdaGradNorm, dict(lr=0.5, weight_decay=0.05, scope="global")),
+pytestmark = [
+    pytest.mark.usefixtures("one_thread"),
+    # the feed gives GaussNewtonDiag negative entries on purpose: its warning is expected
+    pytest.mark.filterwarnings("ignore:GaussNewtonDiag.*negative:RuntimeWarning"),
 ]
 
-
-def case_id(case) -> str:
-    cls, kw = case
-    return cls.__name__ + "-" + "-".join(f"{k}={v}" for k, v in kw.items())
-
-
-def curvature(shape, g: torch.Generator, negative: bool) -> torch.Tensor:
-    """Log-uniform positive entries over [e^-4, e^4]; with ``negative``, about 1 in 5 negated."""
-    c = torch.exp(torch.rand(shape, generator=g, dtype=torch.float64) * 8.0 - 4.0)
-    if negative:
-        c = torch.where(torch.rand(shape, generator=g, dtype=torch.float64) < 0.2, -c, c)
-    return c
-
-
-def feed(opt, k: int, g: torch.Generator) -> None:
-    """Every EVERY steps, one curvature estimate per parameter (all groups, in order); the
-    second parameter gets every other one only (``None``), so curvature counts differ."""
-    if not hasattr(opt, "update_curvature") or k % EVERY != 0:
-        return
-    ps = [p for group in opt.param_groups for p in group["params"]]
-    est = [curvature(p.shape, g, isinstance(opt, GaussNewtonDiag)) for p in ps]
-    if len(est) > 1 and (k // EVERY) % 2 == 1:
-        est[1] = None
-    opt.update_curvature(est)
-
-
-def run(cls, kw, params, steps=STEPS, seed=1, opt=None, start=0, after_step=None, **impl):
-    """``steps`` steps on deterministic gradients and curvature (step ``start + k`` draws the same)."""
-    opt = opt if opt is not None else cls(params, **kw, **impl)
-    for k in range(start, start + steps):
-        g = torch.Generator().manual_seed(seed * 100003 + k)
-        feed(opt, k, g)
-        for p, scale in zip(params, GRAD_SCALES):
-            p.grad = (torch.randn(p.shape, generator=g, dtype=torch.float64) * scale).to(p.dtype)
-        opt.step()
-        if after_step is not None:
-            after_step(opt)
-    return opt
+#: the option sets of the optimizers that are not elementwise (curvature, one norm per scope)
+CASES = cases(exclude={"batchable"})
 
 
 def assert_moved(params, before, at_least=0.05):
@@ -103,9 +59,9 @@ def assert_moved(params, before, at_least=0.05):
 
 
 @pytest.mark.parametrize("dtype,rtol", [(torch.float64, 1e-10), (torch.float32, 1e-5)], ids=["f64", "f32"])
-@pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_fast_paths_equal_loop(case, dtype, rtol, kernels):
-    cls, kw = case
+    cls, kw = case.cls, case.kwargs
     ref_params = make_params(dtype)
     before = [p.detach().clone() for p in ref_params]
     win = []
@@ -122,7 +78,8 @@ def test_fast_paths_equal_loop(case, dtype, rtol, kernels):
 
 def test_sophia_clips_where_the_loop_does(kernels):
     """The win rate (coordinates with |m| < rho*bs*h + eps) read off the state is the loop's."""
-    cls, kw = CASES[2]
+    case = get_case("Sophia-bs-max")
+    cls, kw = case.cls, case.kwargs
     rates = {}
     for impl in ("loop", "foreach", "fused"):
         rates[impl] = []
@@ -130,11 +87,14 @@ def test_sophia_clips_where_the_loop_does(kernels):
     assert rates["foreach"] == rates["loop"] == rates["fused"]
 
 
-@pytest.mark.parametrize("case", [CASES[2], CASES[6], CASES[9], CASES[10]], ids=lambda c: case_id(c))
-def test_parallel_split_equals_loop(case, kernels):
+SPREAD = ["Sophia-bs-max", "GaussNewtonDiag-sqrt-momentum-ema-max", "AdaGradNorm-decay-init", "AdaGradNorm-global-eps-max"]
+
+
+@pytest.mark.parametrize("name", SPREAD)
+def test_parallel_split_equals_loop(name, kernels):
     """Two threads split the concatenated element range in the middle of a tensor."""
     torch.set_num_threads(2)
-    cls, kw = case
+    cls, kw = get_case(name).cls, get_case(name).kwargs
     shapes = [(), (7,), (37, 5), (3, 4, 5), BIG]
     ref_params = make_params(torch.float32, shapes=shapes)
     ref = run(cls, kw, ref_params, steps=10, **IMPLS["loop"])
@@ -158,25 +118,17 @@ def test_adagrad_norm_fused_is_independent_of_the_thread_count(scope, kernels):
     assert all(torch.equal(a, b) for a, b in zip(p1, p2))
 
 
-TWO_GROUPS = {
-    Sophia: (dict(lr=0.05, rho=0.05, weight_decay=0.1), dict(lr=0.02, betas=(0.8, 0.99), rho=0.02, weight_decay=0.0)),
-    GaussNewtonDiag: (dict(lr=0.1, power=-1, momentum=0.9, beta2=0.9, damping=0.3, weight_decay=0.1),
-                      dict(lr=0.05, power=-0.5, momentum=0.0, beta2=0.0, damping=0.2)),  # fmt: skip
-    AdaGradNorm: (dict(lr=0.5), dict(lr=0.2, eps=1e-3, weight_decay=0.1, maximize=True)),
-}
-TWO_GROUP_CASES = [(Sophia, {}), (GaussNewtonDiag, {}), (AdaGradNorm, dict(scope="group")), (AdaGradNorm, dict(scope="global"))]
-
-
-@pytest.mark.parametrize("cls,extra", TWO_GROUP_CASES, ids=lambda x: x.__name__ if isinstance(x, type) else str(x))
-def test_two_groups_mixed_dtypes_and_params_without_grad(cls, extra, kernels):
+@pytest.mark.parametrize("name", ["Sophia-plain", "GaussNewtonDiag-momentum-ema-decay", "AdaGradNorm-default", "AdaGradNorm-global-decay"])
+def test_two_groups_mixed_dtypes_and_params_without_grad(name, kernels):
     """Two groups with different hyperparameters, float32/float64 mixed within each group, and
     a parameter without gradient in each: it stays untouched (and stateless unless it was fed
     curvature), the others follow the loop."""
-    kw_a, kw_b = TWO_GROUPS[cls]
+    case = get_case(name)
+    cls = case.cls
 
     def build(impl):
         a, b = two_mixed_groups()
-        opt = cls([{"params": a, **kw_a}, {"params": b, **kw_b}], **extra, **IMPLS[impl])
+        opt = case.make(case.groups(a, b), **IMPLS[impl])
         return opt, a, b
 
     def steps(opt, a, b):
@@ -213,18 +165,19 @@ def test_two_groups_mixed_dtypes_and_params_without_grad(cls, extra, kernels):
         assert len(opt.state[b[2]]) == 0
 
 
-@pytest.mark.parametrize("case", [CASES[1], CASES[6], CASES[9], CASES[11]], ids=lambda c: case_id(c))
-def test_bfloat16_close_to_loop(case, kernels):
+@pytest.mark.parametrize("name", ["Sophia-betas-decay", "GaussNewtonDiag-sqrt-momentum-ema-max", "AdaGradNorm-decay-init", "AdaGradNorm-global-decay"])
+def test_bfloat16_close_to_loop(name, kernels):
     """bfloat16 storage, float32 math in every path (AdaGradNorm: the loop's own bf16 ops, the
     norm in double). Tolerance as in test_fast_paths: most elements equal, all within 8 bf16
     ulps of the tensor's scale."""
-    assert_bf16_paths_close_to_loop(*case, runner=run)
+    case = get_case(name)
+    assert_bf16_paths_close_to_loop(case.cls, case.kwargs)
 
 
 @pytest.mark.parametrize("src,dst", [("fused", "loop"), ("loop", "fused"), ("foreach", "fused"), ("fused", "foreach")])
-@pytest.mark.parametrize("case", [CASES[2], CASES[6], CASES[9], CASES[10]], ids=lambda c: case_id(c))
-def test_state_dict_exchanged_between_paths(case, src, dst, kernels):
-    cls, kw = case
+@pytest.mark.parametrize("name", SPREAD)
+def test_state_dict_exchanged_between_paths(name, src, dst, kernels):
+    cls, kw = get_case(name).cls, get_case(name).kwargs
     straight_params = make_params(torch.float64)
     straight = run(cls, kw, straight_params, **IMPLS[dst])
     first = make_params(torch.float64)

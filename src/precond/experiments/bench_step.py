@@ -62,27 +62,19 @@ def _fed(opt: Any) -> Any:
     return opt
 
 
-# optimizer name -> (constructor over params, floats moved per parameter by its rule)
+# optimizer name -> (constructor over params, floats moved per parameter by its rule): the
+# cases of precond.optim.cases with a bench row name, each at lr=1e-4
 def _optimizers() -> dict[str, tuple[Callable[..., torch.optim.Optimizer], int]]:
-    from precond import optim as po
+    from precond.optim.cases import cases
 
-    return {
-        "agd": (lambda ps, **kw: po.AGD(ps, lr=1e-4, **kw), 7),
-        "agd_amsgrad": (lambda ps, **kw: po.AGD(ps, lr=1e-4, amsgrad=True, **kw), 9),
-        "adam": (lambda ps, **kw: po.Adam(ps, lr=1e-4, **kw), 7),
-        "adamw": (lambda ps, **kw: po.AdamW(ps, lr=1e-4, **kw), 7),
-        "amsgrad": (lambda ps, **kw: po.Adam(ps, lr=1e-4, amsgrad=True, **kw), 9),
-        "sgd": (lambda ps, **kw: po.SGD(ps, lr=1e-4, momentum=0.9, **kw), 5),
-        "adagrad": (lambda ps, **kw: po.AdaGrad(ps, lr=1e-4, **kw), 5),
-        "rmsprop": (lambda ps, **kw: po.RMSProp(ps, lr=1e-4, **kw), 5),
-        "adabound": (lambda ps, **kw: po.AdaBound(ps, lr=1e-4, **kw), 7),
-        # p, g, m, h read; p, m written
-        "sophia": (lambda ps, **kw: _fed(po.Sophia(ps, lr=1e-4, **kw)), 6),
-        # p, g, h read; p written (no momentum)
-        "gauss_newton": (lambda ps, **kw: _fed(po.GaussNewtonDiag(ps, lr=1e-4, damping=1e-3, **kw)), 4),
-        # g read twice (the norm, then the step), p read and written
-        "adagrad_norm": (lambda ps, **kw: po.AdaGradNorm(ps, lr=1e-4, **kw), 4),
-    }
+    def maker(case: Any) -> Callable[..., torch.optim.Optimizer]:
+        def make(ps: list[torch.Tensor], **kw: Any) -> torch.optim.Optimizer:
+            opt = case.make(ps, lr=1e-4, **kw)
+            return _fed(opt) if case.needs_curvature else opt
+
+        return make
+
+    return {case.bench: (maker(case), case.traffic) for case in cases(bench=True)}
 
 
 def _torch_optimizers() -> dict[str, tuple[Callable[..., torch.optim.Optimizer], int]]:
