@@ -113,6 +113,13 @@ def two_mixed_groups() -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     return a, b
 
 
+def two_group_optimizer(case, impl: str):
+    """``case``'s optimizer over :func:`two_mixed_groups` (the second group with the case's
+    second-group options) on path ``impl``; returns ``(opt, a, b)``."""
+    a, b = two_mixed_groups()
+    return case.make(case.groups(a, b), **IMPLS[impl]), a, b
+
+
 def assert_bf16_paths_close_to_loop(cls, kw):
     """bfloat16 params: foreach and fused keep every state tensor in bfloat16 (the scalar
     counters and accumulators excepted) and end within 8 bf16 ulps of each tensor's scale of

@@ -29,7 +29,7 @@ from optim_testlib import (
     assert_opts_close,
     make_params,
     run,
-    two_mixed_groups,
+    two_group_optimizer,
 )
 from precond.optim import AGD, NonFiniteGradientError
 from precond.optim import _dispatch
@@ -84,11 +84,6 @@ def test_two_groups_mixed_dtypes_and_params_without_grad(name, kernels):
     and a parameter without gradient in each (it must stay untouched and stateless)."""
     case = get_case(name)
 
-    def build(impl):
-        a, b = two_mixed_groups()
-        opt = case.make(case.groups(a, b), **IMPLS[impl])
-        return opt, a, b
-
     def steps(opt, a, b):
         for k in range(STEPS):
             g = torch.Generator().manual_seed(1000 + k)
@@ -96,12 +91,12 @@ def test_two_groups_mixed_dtypes_and_params_without_grad(name, kernels):
                 p.grad = torch.randn(p.shape, generator=g, dtype=torch.float64).to(p.dtype)
             opt.step()
 
-    ref, ra, rb = build("loop")
+    ref, ra, rb = two_group_optimizer(case, "loop")
     before = [ra[2].detach().clone(), rb[2].detach().clone()]
     steps(ref, ra, rb)
     assert torch.equal(ra[2], before[0]) and torch.equal(rb[2], before[1])
     for impl in ("foreach", "fused"):
-        opt, a, b = build(impl)
+        opt, a, b = two_group_optimizer(case, impl)
         steps(opt, a, b)
         for p, q in zip(a + b, ra + rb):
             assert_close_scaled(p.detach(), q.detach(), 1e-5 if p.dtype == torch.float32 else 1e-10)

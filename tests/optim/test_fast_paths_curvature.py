@@ -32,7 +32,7 @@ from optim_testlib import (
     feed,
     make_params,
     run,
-    two_mixed_groups,
+    two_group_optimizer,
 )
 from precond.optim import AdaGradNorm, GaussNewtonDiag, Sophia
 from precond.optim import _dispatch
@@ -126,11 +126,6 @@ def test_two_groups_mixed_dtypes_and_params_without_grad(name, kernels):
     case = get_case(name)
     cls = case.cls
 
-    def build(impl):
-        a, b = two_mixed_groups()
-        opt = case.make(case.groups(a, b), **IMPLS[impl])
-        return opt, a, b
-
     def steps(opt, a, b):
         for k in range(STEPS):
             g = torch.Generator().manual_seed(1000 + k)
@@ -142,13 +137,13 @@ def test_two_groups_mixed_dtypes_and_params_without_grad(name, kernels):
                 p.grad = torch.randn(p.shape, generator=g, dtype=torch.float64).to(p.dtype)
             opt.step()
 
-    ref, ra, rb = build("loop")
+    ref, ra, rb = two_group_optimizer(case, "loop")
     before = [p.detach().clone() for p in ra + rb]
     steps(ref, ra, rb)
     assert torch.equal(ra[2], before[2]) and torch.equal(rb[2], before[5])
     assert (ra[0] - before[0]).abs().max() > 0.01 and (rb[1] - before[4]).abs().max() > 0.01
     for impl in ("foreach", "fused"):
-        opt, a, b = build(impl)
+        opt, a, b = two_group_optimizer(case, impl)
         steps(opt, a, b)
         for p, q in zip(a + b, ra + rb):
             rtol = 1e-5 if p.dtype == torch.float32 else 1e-10
