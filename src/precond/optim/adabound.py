@@ -17,7 +17,10 @@ class AdaBound(PrecondOptimizer):
     Adam whose per-coordinate rate is clipped to bounds that converge to ``final_lr``
     at speed ``gamma``; ``amsbound=True`` gives AMSBound. Weight decay is L2, as in the
     original. The bounds follow the group's lr relative to ``base_lr`` (the lr it was
-    created with, kept in the group), so schedulers scale them as in the original.
+    created with, kept in the group), so schedulers scale them as in the original. A state
+    dict of the authors' class (which keeps ``base_lr`` outside its groups) loads with this
+    optimizer's ``base_lr``, as theirs takes the lr it was constructed with.
+    ``eps`` may be 0 (the rate is clipped, so a zero gradient still gives a finite step).
     """
 
     state_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")

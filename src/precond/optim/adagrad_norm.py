@@ -19,7 +19,9 @@ class AdaGradNorm(PrecondOptimizer):
 
     One scalar accumulator shared by all coordinates of each param group
     (``scope="group"``, default) or of all groups (``scope="global"``): a uniform step
-    size, the comparator of seed 001. ``initial_accumulator_value`` is ``b_0^2``.
+    size, the comparator of seed 001. ``initial_accumulator_value`` is ``b_0^2``. ``scope``
+    is a setting of the whole optimizer (read-only ``optimizer.scope``); the norm of a complex
+    parameter is that of its real view (``|g|^2`` summed).
 
     Every parameter's state holds the accumulator of its scope as a 0-dim float64 tensor
     (the same value across the scope), so state dicts save and load it like any state

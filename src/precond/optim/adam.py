@@ -19,7 +19,8 @@ class Adam(PrecondOptimizer):
     AMSGrad (``v_hat = max(v_hat, v)``, bias-corrected as torch), and
     ``decoupled_weight_decay=True`` gives AdamW. Equations in
     :mod:`precond.optim.functional.adam`; equal to ``torch.optim.Adam``/``AdamW`` to
-    rounding with the default placement.
+    rounding with the default placement, complex parameters included. ``eps`` must be > 0
+    (at 0, a coordinate whose gradient is 0 gives 0/0 on its first step; torch accepts 0).
     """
 
     state_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")

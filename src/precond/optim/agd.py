@@ -30,7 +30,7 @@ class AGD(PrecondOptimizer):
         lr: learning rate (the authors advise about 1/10 of AdamW's).
         betas: ``(beta1, beta2)`` for the EMA of the gradient and of the squared difference.
         delta: the switch and floor of the preconditioner (1e-5; the authors' README uses
-            1e-14 for Transformers).
+            1e-14 for Transformers); must be > 0 (at 0 a zero gradient gives 0/0).
         weight_decay: decay coefficient.
         weight_decouple: decoupled decay ``p *= 1 - lr*wd`` (default) or L2 ``g + wd*p``
             (``p.grad`` itself is never modified).

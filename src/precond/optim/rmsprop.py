@@ -13,7 +13,8 @@ from .functional import rmsprop as rmsprop_fn
 
 class RMSProp(PrecondOptimizer):
     """RMSProp as ``torch.optim.RMSprop`` (``alpha`` is the notes' rho; ``centered``,
-    ``momentum``), plus the notes' ``sqrt(s + eps)`` with ``eps_inside_sqrt=True``."""
+    ``momentum``), plus the notes' ``sqrt(s + eps)`` with ``eps_inside_sqrt=True``. ``eps``
+    must be > 0 (at 0 a zero gradient gives 0/0); complex parameters as torch's."""
 
     state_names = ("square_avg", "grad_avg", "momentum_buffer")
     batchable = True
