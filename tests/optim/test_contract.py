@@ -180,6 +180,7 @@ BAD = [
     (po.AdamW, dict(eps=0.0), "eps=0.0: must be > 0"),
     (po.AGD, dict(delta=0.0), "delta=0.0: must be > 0"),
     (po.RMSProp, dict(eps=0.0), "eps=0.0: must be > 0"),
+    (po.Sophia, dict(eps=0.0), "eps=0.0: must be > 0"),  # h <= 0 and m = 0: 0/0
     (po.AdaGradNorm, dict(eps=0.0), "eps=0 with initial_accumulator_value=0"),
     (po.AGD, dict(betas=0.9), "invalid betas=0.9: must be a pair"),
     (po.Sophia, dict(betas=0.9), "invalid betas=0.9: must be a pair"),

@@ -91,7 +91,7 @@ class Sophia(CurvatureOptimizer):
         _checks.check_range("rho", group["rho"], 0.0)
         _checks.check_range("weight_decay", group["weight_decay"], 0.0)
         _checks.check_range("bs", group["bs"], 0.0, low_inclusive=False)
-        _checks.check_range("eps", group["eps"], 0.0)
+        _checks.check_eps("eps", group["eps"])  # 0 with h <= 0 and m = 0: 0/0
 
     def _apply_curvature(self, group: dict[str, Any], params: list[torch.Tensor], estimates: list[torch.Tensor]) -> None:
         sophia_update_hessian([self.state[p]["hessian"] for p in params], estimates, beta2=group["betas"][1])
