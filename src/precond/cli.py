@@ -16,21 +16,11 @@ COMMANDS: dict[str, str] = {
     "problems": "precond.problems.cli",
     "run": "precond.experiments.cli_run",
     "report": "precond.experiments.cli_report",
-    "claims": "precond.experiments.cli_claims",
 }
 BENCH: dict[str, str] = {
     "step": "precond.experiments.bench_step",
     "sweep": "precond.experiments.bench_sweep",
 }
-
-
-def _load(module: str):
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name and module.startswith(exc.name):  # the command's own module is absent
-            return None
-        raise
 
 
 def summary(doc: str | None) -> str | None:
@@ -44,9 +34,7 @@ def summary(doc: str | None) -> str | None:
 
 
 def _add(sub: argparse._SubParsersAction, name: str, module: str) -> None:
-    mod = _load(module)
-    if mod is None:
-        return
+    mod = importlib.import_module(module)
     p = sub.add_parser(name, help=summary(mod.__doc__), description=(mod.__doc__ or "").strip() or None,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     mod.add_arguments(p)
