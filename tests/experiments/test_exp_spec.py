@@ -156,3 +156,51 @@ def test_check_says_when_data_is_missing(tmp_path, capsys, problem, args, names)
     good = tmp_path / "good.toml"
     good.write_text(GOOD)
     assert cli(["run", str(good), "--check"]) == 0 and "t: valid; 16 runs" in capsys.readouterr().out
+
+
+# ---- issue 12: run keys and spec hashes are the stores' identity: pinned across refactors ------------
+PINNED = """
+name = "pinned"
+seeds = [0, 3]
+metrics = ["val_loss"]
+dtype = "float32"
+[problem]
+name = "rosenbrock"
+args = {init_scale = 0.1}
+[budget]
+steps = 20
+eval_every = 5
+divergence_bound = 1e8
+[[optimizers]]
+name = "AGD"
+[optimizers.hyperparameters]
+lr = {logspace = [1e-3, 1e-1, 3]}
+betas = [[0.9, 0.999]]
+amsgrad = [false, true]
+[[optimizers]]
+name = "SGD"
+label = "heavy-ball"
+[optimizers.hyperparameters]
+lr = 0.01
+momentum = 0.9
+"""
+
+
+def test_run_keys_and_spec_hashes_are_pinned():
+    """Values computed by the code before issue 12's split of spec.py: a store written then must
+    find its runs (same keys) and its spec (same hash) after it."""
+    exp = parse_spec(PINNED)
+    runs = exp.runs()
+    assert len(runs) == 14 and exp.spec_hash == "dabbd9be1b237989"
+    assert [(r.label, r.seed, r.key) for r in runs[:3] + runs[-1:]] == [
+        ("AGD", 0, "b286b4586dc02882b5c8fc4b972f0d44"),
+        ("AGD", 3, "141f86e800c55e24357a6e8073715459"),
+        ("AGD", 0, "b8d0d9eca29e420bd378796e6b22736c"),
+        ("heavy-ball", 3, "8f3bc94bc1a88e6a92ac8261f80207a5"),
+    ]
+    assert runs[0].hyperparameters == {"amsgrad": False, "betas": (0.9, 0.999), "lr": 0.001}
+    good = parse_spec(GOOD)
+    assert good.spec_hash == "2e00cd968d399842"
+    assert (good.runs()[0].key, good.runs()[-1].key) == ("edcac48b59d2d0d324043355c32fbda1", "aa8762842332b8ffe28b67099136cd57")
+    diag = parse_spec(GOOD.replace("seeds = [0, 1]", 'seeds = [0, 1]\ntrajectory = false\ndiagnostics = ["agd_adaptive_fraction"]'))
+    assert (diag.spec_hash, diag.runs()[0].key) == ("93ca9973f139fad8", "450c186b331369688e553ee29a7ed4bd")
