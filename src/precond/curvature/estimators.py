@@ -39,13 +39,33 @@ from typing import Callable
 import torch
 from torch import nn
 
-from precond.optim.functional.gauss_newton import canonical_estimator
-
 from . import exact
 from .losses import check_loss_type, rows, sample_output_gradients
 from .params import flatten, preserving_state, trainable, unflatten
 
+#: the curvature diagonals :func:`estimate_diagonal` computes, by name (what a curvature
+#: optimizer's ``estimator=`` asks for): exact GGN diagonal, exact Hessian diagonal,
+#: Gauss-Newton-Bartlett, Hutchinson
+CURVATURE_ESTIMATORS = ("ggn", "hessian", "gnb", "hutchinson")
+#: accepted aliases
+ESTIMATOR_ALIASES = {"exact": "ggn", "exact_ggn": "ggn", "exact_hessian": "hessian", "gn": "ggn"}
+#: the estimators that need the model's outputs and a loss type (the others need the loss)
+OUTPUT_SPACE_ESTIMATORS = ("ggn", "gnb")
+
 GNB_SCALES = ("unbiased", "sophia")
+
+
+def canonical_estimator(name: str) -> str:
+    """The canonical estimator name (case and aliases resolved) or ``ValueError`` naming the choices."""
+    if not isinstance(name, str):
+        raise TypeError(f"estimator must be a string, got {name!r}")
+    key = ESTIMATOR_ALIASES.get(name.lower(), name.lower())
+    if key not in CURVATURE_ESTIMATORS:
+        raise ValueError(
+            f"invalid estimator={name!r}: must be one of {', '.join(map(repr, CURVATURE_ESTIMATORS))} "
+            f"(aliases: {', '.join(map(repr, ESTIMATOR_ALIASES))})"
+        )
+    return key
 
 
 def _check_samples(n: int) -> None:
@@ -176,11 +196,11 @@ def estimate_diagonal(
     basis: torch.Tensor | None = None,
 ) -> list[torch.Tensor]:
     """The curvature diagonal named ``estimator`` (``"ggn"``, ``"hessian"``, ``"gnb"``,
-    ``"hutchinson"``; aliases as :data:`precond.optim.functional.gauss_newton.ESTIMATOR_ALIASES`),
+    ``"hutchinson"``; aliases as :data:`ESTIMATOR_ALIASES`),
     one tensor per trainable parameter (one flat tensor of ``diag(V^T C V)`` in a ``basis``).
     ``ggn``/``gnb`` need ``outputs_fn`` and ``loss_type``; ``hessian``/``hutchinson`` need ``loss_fn``."""
     kind = canonical_estimator(estimator)
-    if kind in ("ggn", "gnb"):
+    if kind in OUTPUT_SPACE_ESTIMATORS:
         if outputs_fn is None or loss_type is None:
             raise ValueError(f"estimator {kind!r} needs outputs_fn and loss_type (one of 'mse', 'logistic', 'cross_entropy')")
         if kind == "gnb":

@@ -24,10 +24,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from precond.optim.functional.gauss_newton import canonical_estimator
-
 from .basis import RotatedOptimizer
-from .estimators import estimate_diagonal
+from .estimators import canonical_estimator, estimate_diagonal
 from .losses import check_loss_type
 from .params import trainable
 

@@ -1,117 +1,17 @@
-"""GaussNewtonDiag: GN^-1 / GN^-1/2 (math in :func:`precond.optim.functional.gauss_newton_diag`),
-and the curvature-receiving interface shared with :class:`precond.optim.Sophia`."""
+"""GaussNewtonDiag: GN^-1 / GN^-1/2 (math in :func:`precond.optim.functional.gauss_newton_diag`;
+the curvature it receives: :mod:`precond.optim.curvature_base`)."""
 
 from __future__ import annotations
 
 import warnings
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 import torch
 
 from . import _checks
-from ._base import NonFiniteGradientError, PrecondOptimizer, group_lr
-from ._finite import all_finite
-from .functional.gauss_newton import (
-    canonical_estimator,
-    check_power,
-    gauss_newton_diag,
-    gauss_newton_update_curvature,
-    nonpositive_curvature_counts,
-)
-
-
-class CurvatureOptimizer(PrecondOptimizer):
-    """A :class:`PrecondOptimizer` that receives a curvature diagonal from outside.
-
-    The one way curvature comes in: :meth:`update_curvature` with one tensor per parameter,
-    in the order of ``param_groups`` (group 0's params, then group 1's, ...), each the
-    estimate of the diagonal of the curvature of the *mean* training loss at the current
-    parameters (``None`` leaves that parameter's curvature as it is).
-    :class:`precond.curvature.CurvatureFeeder` computes the estimate named by
-    :attr:`curvature_estimator` every :attr:`curvature_every` steps and calls it.
-
-    The constructor's ``estimator``, ``update_every`` and ``curvature_samples`` are settings of
-    the whole optimizer (group keys of those names, see :class:`PrecondOptimizer`). Complex
-    parameters are refused: the curvature is a real diagonal of each parameter's shape.
-    """
-
-    #: tells a training loop (the experiments runner) to feed curvature
-    needs_curvature = True
-    supports_complex = False
-    _optimizer_options = PrecondOptimizer._optimizer_options + ("estimator", "update_every", "curvature_samples")
-    #: name of the per-parameter state tensor holding the curvature EMA
-    _curvature_key = "curvature"
-
-    def _check_options(self, group: dict[str, Any]) -> None:
-        super()._check_options(group)
-        group["estimator"] = canonical_estimator(group["estimator"])
-        for key, what in (("update_every", "refresh the curvature every k steps"), ("curvature_samples", "samples per estimate")):
-            value = group[key]
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"invalid {key}={value!r}: must be an integer >= 1 ({what})")
-
-    @property
-    def curvature_estimator(self) -> str:
-        """The estimator the feeder computes (the constructor's ``estimator``, canonical name)."""
-        return self._option("estimator")
-
-    @property
-    def curvature_every(self) -> int:
-        """The refresh period k (the constructor's ``update_every``)."""
-        return self._option("update_every")
-
-    @property
-    def curvature_samples(self) -> int:
-        """Samples per estimate (the constructor's ``curvature_samples``)."""
-        return self._option("curvature_samples")
-
-    def _apply_curvature(self, group: dict[str, Any], params: list[torch.Tensor], estimates: list[torch.Tensor]) -> None:  # pragma: no cover
-        raise NotImplementedError
-
-    @torch.no_grad()
-    def update_curvature(self, diag: Sequence[torch.Tensor | None]) -> None:
-        """Feed one curvature estimate per parameter (see the class docstring for the order).
-
-        Raises ``ValueError`` on a wrong count or shape; a non-finite estimate follows the
-        optimizer's ``nan_policy`` (``"raise"``: error, ``"skip"``: ignored with a warning).
-        """
-        all_params = [p for g in self.param_groups for p in g["params"]]
-        diag = list(diag)
-        if len(diag) != len(all_params):
-            raise ValueError(
-                f"update_curvature got {len(diag)} tensors for {len(all_params)} parameters: pass one per "
-                "parameter, in the order of optimizer.param_groups (None to leave one unchanged)"
-            )
-        for i, (p, c) in enumerate(zip(all_params, diag)):
-            if c is not None and tuple(c.shape) != tuple(p.shape):
-                raise ValueError(f"update_curvature: estimate {i} has shape {tuple(c.shape)}, its parameter {tuple(p.shape)}")
-        if self.nan_policy != "propagate" and not all_finite([c for c in diag if c is not None]):
-            if self.nan_policy == "raise":
-                raise NonFiniteGradientError(
-                    f"{type(self).__name__}.update_curvature: an estimate holds NaN or inf; nothing was changed "
-                    "(use nan_policy='skip' to ignore such estimates)"
-                )
-            warnings.warn(f"{type(self).__name__}.update_curvature skipped: non-finite estimate", RuntimeWarning, stacklevel=2)
-            return
-        i = 0
-        for group in self.param_groups:
-            params, ests = [], []
-            for p in group["params"]:
-                c = diag[i]
-                i += 1
-                if c is None:
-                    continue
-                state = self.state[p]
-                if len(state) == 0:
-                    self._init_state(group, p, state)
-                params.append(p)
-                ests.append(c.detach().to(device=p.device))
-            if params:
-                self._apply_curvature(group, params, ests)
-
-    def curvature(self) -> list[torch.Tensor | None]:
-        """The current curvature EMA per parameter (``param_groups`` order; ``None`` if never fed)."""
-        return [self.state[p].get(self._curvature_key) if p in self.state else None for g in self.param_groups for p in g["params"]]
+from ._base import group_lr
+from .curvature_base import CurvatureOptimizer
+from .functional.gauss_newton import check_power, gauss_newton_diag, nonpositive_curvature_counts
 
 
 class GaussNewtonDiag(CurvatureOptimizer):
@@ -154,6 +54,7 @@ class GaussNewtonDiag(CurvatureOptimizer):
 
     state_names = ("exp_avg", "curvature")
     _scalar_state_dtypes = {"step": torch.float32, "curvature_step": torch.float32}
+    _curvature_count_key = "curvature_step"  # k, for the bias correction h_hat = h / (1 - beta2^k)
 
     def __init__(
         self,
@@ -190,17 +91,13 @@ class GaussNewtonDiag(CurvatureOptimizer):
     def _state_enabled(self, group: dict[str, Any], name: str) -> bool:
         return name != "exp_avg" or group["momentum"] > 0.0
 
-    def _init_state(self, group: dict[str, Any], p: torch.Tensor, state: dict[str, Any]) -> None:
-        super()._init_state(group, p, state)
-        state["curvature_step"] = torch.tensor(0.0, dtype=torch.float32)
+    def _curvature_beta2(self, group: dict[str, Any]) -> float:
+        return group["beta2"]
 
     def _apply_curvature(self, group: dict[str, Any], params: list[torch.Tensor], estimates: list[torch.Tensor]) -> None:
-        curvatures = [self.state[p]["curvature"] for p in params]
-        gauss_newton_update_curvature(
-            curvatures, [self.state[p]["curvature_step"] for p in params], estimates, beta2=group["beta2"],
-        )  # fmt: skip
+        super()._apply_curvature(group, params, estimates)
         if not getattr(self, "_warned_nonpositive", False):  # one check per update until it has warned once
-            self._warn_nonpositive(curvatures, group["damping"])
+            self._warn_nonpositive([self.state[p]["curvature"] for p in params], group["damping"])
 
     def _warn_nonpositive(self, curvatures: list[torch.Tensor], damping: float) -> None:
         """``RuntimeWarning`` (once per optimizer) when the non-positive-curvature rule applies."""

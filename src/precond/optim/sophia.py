@@ -8,8 +8,8 @@ import torch
 
 from . import _checks
 from ._base import group_lr
-from .functional.sophia import SOPHIA_EPS, sophia, sophia_ratio, sophia_update_hessian
-from .gauss_newton import CurvatureOptimizer
+from .curvature_base import CurvatureOptimizer
+from .functional.sophia import SOPHIA_EPS, sophia, sophia_ratio
 
 
 def _work(t: torch.Tensor) -> torch.Tensor:
@@ -93,8 +93,8 @@ class Sophia(CurvatureOptimizer):
         _checks.check_range("bs", group["bs"], 0.0, low_inclusive=False)
         _checks.check_eps("eps", group["eps"])  # 0 with h <= 0 and m = 0: 0/0
 
-    def _apply_curvature(self, group: dict[str, Any], params: list[torch.Tensor], estimates: list[torch.Tensor]) -> None:
-        sophia_update_hessian([self.state[p]["hessian"] for p in params], estimates, beta2=group["betas"][1])
+    def _curvature_beta2(self, group: dict[str, Any]) -> float:
+        return group["betas"][1]  # the official update_hessian: h = b2 h + (1-b2) c
 
     def _group_step(self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor], impl: str) -> None:
         st = self._group_state(group, params)

@@ -9,9 +9,10 @@ from .adagrad import adagrad
 from .adagrad_norm import adagrad_norm
 from .adam import adam
 from .agd import agd, agd_adaptive_mask, agd_coefficients
-from .gauss_newton import gauss_newton_diag, gauss_newton_update_curvature
+from .curvature_ema import update_curvature_ema
+from .gauss_newton import gauss_newton_diag
 from .rmsprop import rmsprop
 from .sgd import sgd
-from .sophia import sophia, sophia_update_hessian
+from .sophia import sophia
 
-__all__ = ["adabound", "adagrad", "adagrad_norm", "adam", "agd", "agd_adaptive_mask", "agd_coefficients", "gauss_newton_diag", "gauss_newton_update_curvature", "rmsprop", "sgd", "sophia", "sophia_update_hessian"]
+__all__ = ["adabound", "adagrad", "adagrad_norm", "adam", "agd", "agd_adaptive_mask", "agd_coefficients", "gauss_newton_diag", "rmsprop", "sgd", "sophia", "update_curvature_ema"]

@@ -9,7 +9,7 @@ The update of the paper, in the identity basis (other bases: :mod:`precond.curva
     \qquad D_{t,ii} = 0 \ \text{where}\ |\hat h_{t,i}| + \lambda = 0
 
 with :math:`\hat h_t` the curvature diagonal (the Gauss-Newton / GGN diagonal, or an estimate of
-it, or the Hessian diagonal) fed by :func:`gauss_newton_update_curvature`, kept as an EMA
+it, or the Hessian diagonal) fed by :func:`precond.optim.functional.curvature_ema.update_curvature_ema`, kept as an EMA
 
 .. math::
 
@@ -44,26 +44,7 @@ import torch
 
 from ._common import fast_impl, signed_grad, step_all, working_precision
 
-#: how the curvature diagonal is obtained (read by :class:`precond.curvature.CurvatureFeeder`):
-#: exact GGN diagonal, exact Hessian diagonal, Gauss-Newton-Bartlett, Hutchinson
-CURVATURE_ESTIMATORS = ("ggn", "hessian", "gnb", "hutchinson")
-#: accepted aliases
-ESTIMATOR_ALIASES = {"exact": "ggn", "exact_ggn": "ggn", "exact_hessian": "hessian", "gn": "ggn"}
-
 POWERS = (-1.0, -0.5)
-
-
-def canonical_estimator(name: str) -> str:
-    """The canonical estimator name (aliases resolved) or ``ValueError`` naming the choices."""
-    if not isinstance(name, str):
-        raise TypeError(f"estimator must be a string, got {name!r}")
-    key = ESTIMATOR_ALIASES.get(name.lower(), name.lower())
-    if key not in CURVATURE_ESTIMATORS:
-        raise ValueError(
-            f"invalid estimator={name!r}: must be one of {', '.join(map(repr, CURVATURE_ESTIMATORS))} "
-            f"(aliases: {', '.join(map(repr, ESTIMATOR_ALIASES))})"
-        )
-    return key
 
 
 def check_power(power: object) -> float:
@@ -74,20 +55,6 @@ def check_power(power: object) -> float:
         if abs(float(power) - p) < 1e-12:
             return p
     raise ValueError(f"invalid power={power!r}: must be -1 (GN^-1) or -0.5 (GN^-1/2)")
-
-
-def gauss_newton_update_curvature(
-    curvatures: list[torch.Tensor],
-    curvature_steps: list[torch.Tensor],
-    estimates: list[torch.Tensor],
-    *,
-    beta2: float,
-) -> None:
-    """``h = beta2*h + (1-beta2)*c`` and ``k += 1`` for every tensor (EMA of the curvature)."""
-    for h, k, c in zip(curvatures, curvature_steps, estimates):
-        k += 1
-        with working_precision(h) as (hh,):
-            hh.mul_(beta2).add_(c.to(hh.dtype), alpha=1.0 - beta2)
 
 
 def nonpositive_curvature_counts(curvatures: list[torch.Tensor], *, damping: float) -> tuple[int, int, int]:

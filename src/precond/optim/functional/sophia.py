@@ -12,7 +12,7 @@ package ``sophia-opt``) does, per step, with no bias correction:
 
 (the code's ``rho`` is the paper's :math:`\gamma`, ``b`` = ``bs``), and, every ``k`` (= 10)
 steps from the training loop, :math:`h \leftarrow \beta_2 h + (1-\beta_2)\, c` with ``c``
-the curvature estimate (:func:`sophia_update_hessian`). The official loop feeds
+the curvature estimate (:func:`precond.optim.functional.curvature_ema.update_curvature_ema`). The official loop feeds
 :math:`c = \hat g \odot \hat g`, :math:`\hat g` the gradient of the *mean* loss over
 ``bs`` samples on labels drawn from the model (Gauss-Newton-Bartlett), so that
 :math:`b\,h` estimates the GGN diagonal. precond's estimators return that unbiased
@@ -40,13 +40,6 @@ from ._common import fast_impl, signed_grad, step_all, working_precision
 
 #: the constant the official code adds to the denominator
 SOPHIA_EPS = 1e-15
-
-
-def sophia_update_hessian(hessians: list[torch.Tensor], estimates: list[torch.Tensor], *, beta2: float) -> None:
-    """``h = beta2*h + (1-beta2)*c`` for every tensor (official ``update_hessian`` with ``c = grad**2``)."""
-    for h, c in zip(hessians, estimates):
-        with working_precision(h) as (hh,):
-            hh.mul_(beta2).add_(c.to(hh.dtype), alpha=1.0 - beta2)
 
 
 def sophia_ratio(exp_avg: torch.Tensor, hessian: torch.Tensor, *, rho_bs: float, eps: float = SOPHIA_EPS) -> torch.Tensor:

@@ -16,7 +16,7 @@ with :math:`p = -1` a reciprocal and :math:`p = -1/2` a reciprocal square root (
 :math:`|h| + \lambda = 0` (``damping = 0``: the loop's mask, the kernel's branch). The fused
 kernel reads p, g, h (and m) and writes p (and m): 4 floats per parameter, 6 with momentum.
 The curvature EMA
-(:func:`~precond.optim.functional.gauss_newton.gauss_newton_update_curvature`) stays on the loop.
+(:func:`~precond.optim.functional.curvature_ema.update_curvature_ema`) stays on the loop.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ correction, so one row for every tensor and step); the element formula is the lo
     \theta \leftarrow \theta - \eta\,\operatorname{sign}(m)\,\min\!\Big(\frac{|m|}{\max(\rho b h, 0) + \epsilon}, 1\Big)
 
 The fused kernel reads p, g, m, h and writes p, m (6 floats per parameter). The curvature EMA
-``h`` (:func:`~precond.optim.functional.sophia.sophia_update_hessian`, every ``k`` steps) stays
+``h`` (:func:`~precond.optim.functional.curvature_ema.update_curvature_ema`, every ``k`` steps) stays
 on the loop.
 """
 
