@@ -1,9 +1,15 @@
 """Problems: objectives, models and datasets of the seed experiments, all offline.
 
-``precond.problems.get(name, **kwargs)`` returns a :class:`Problem`; ``names()`` lists them.
+``precond.problems.get(name, **kwargs)`` returns a :class:`Problem`; ``names()`` lists them;
+``resolve(name, args, dtype)`` checks a name and its arguments once and returns a
+:class:`ProblemHandle` (typed metadata, ``build()``), which the experiments engine passes around.
+``DTYPES`` maps dtype names to torch dtypes (the one map of the package).
 """
 
+from ._common import DTYPES, as_dtype
 from .base import LOSS_TYPES, Batch, Problem
-from .registry import get, names, register
+from .handle import ProblemArgumentError, ProblemHandle, ProblemNameError, resolve
+from .registry import get, lookup, names, register
 
-__all__ = ["LOSS_TYPES", "Batch", "Problem", "get", "names", "register"]
+__all__ = ["DTYPES", "LOSS_TYPES", "Batch", "Problem", "ProblemArgumentError", "ProblemHandle", "ProblemNameError",
+           "as_dtype", "get", "lookup", "names", "register", "resolve"]

@@ -17,15 +17,19 @@ from torch import nn
 
 from .base import Batch, Problem
 
-_DTYPES = {"float32": torch.float32, "float64": torch.float64, torch.float32: torch.float32, torch.float64: torch.float64}
+#: dtype names -> torch dtypes: the package's one map (``precond.problems.DTYPES``; the step
+#: benchmark also takes bfloat16, problems take the ``PROBLEM_DTYPES``)
+DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
+#: the dtypes of a problem's points and data
+PROBLEM_DTYPES = ("float32", "float64")
 
 
 def as_dtype(dtype: Any, where: str) -> torch.dtype:
-    """``"float32"``/``"float64"`` (or the torch dtype) -> torch dtype, with a clear error otherwise."""
-    try:
-        return _DTYPES[dtype]
-    except (KeyError, TypeError):
-        raise ValueError(f"{where}: dtype must be 'float32' or 'float64', got {dtype!r}") from None
+    """One of ``PROBLEM_DTYPES`` (by name, or the torch dtype) -> torch dtype, with a clear error otherwise."""
+    for name in PROBLEM_DTYPES:
+        if (isinstance(dtype, str) and dtype == name) or dtype is DTYPES[name]:
+            return DTYPES[name]
+    raise ValueError(f"{where}: dtype must be {' or '.join(map(repr, PROBLEM_DTYPES))}, got {dtype!r}")
 
 
 def generator(seed: int) -> torch.Generator:

@@ -49,6 +49,8 @@ class Problem:
     higher_is_better: ClassVar[bool] = False
     #: True when ``value(x)`` is implemented (vectorized sweeps)
     vectorizable: ClassVar[bool] = False
+    #: the files or package data the problem reads, where they are looked up; None when generated in memory
+    needs_data: ClassVar[str | None] = None
 
     #: known optimal loss value, where there is one
     optimum: float | None = None

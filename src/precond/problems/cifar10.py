@@ -83,6 +83,7 @@ class _CIFAR10ResNet(Problem):
     kind = "classification"
     source = "seed 000 (CIFAR-10, ResNet-20/32); He et al. 2016"
     loss_type = "cross_entropy"
+    needs_data = f"CIFAR-10 python batches (data_dir or ${ENV})"
     val_metric = "val_acc"
     test_metric = "test_acc"
     higher_is_better = True

@@ -25,7 +25,7 @@ def _rows() -> list[dict]:
         try:
             d = registry.get(name).describe()
         except Exception as exc:  # noqa: BLE001 - a problem whose data is absent still gets listed
-            cls = registry._REGISTRY[name]
+            cls = registry.lookup(name)
             d = {"name": name, "kind": getattr(cls, "kind", ""), "size": None, "source": getattr(cls, "source", ""),
                  "error": f"{type(exc).__name__}: {exc}"}
         rows.append(d)

@@ -59,6 +59,7 @@ class _MNIST1D(ArrayProblem):
     kind = "classification"
     source = "MNIST-1D (Greydanus 2020); seed 000/002 small-scale non-convex"
     loss_type = "cross_entropy"
+    needs_data = "the mnist1d package (its bundled digit templates)"
     val_metric = "val_loss"
     test_metric = "test_acc"
 

@@ -81,6 +81,7 @@ class PTBLSTM(LMProblem):
 
     name = "ptb_lstm"
     source = "seed 000 (PTB, 2-layer LSTM)"
+    needs_data = f"Penn Treebank text files (data_dir or ${ENV})"
 
     def __init__(self, data_dir: str | None = None, seq_len: int = 35, batch_size: int = 20, eval_tokens: int = 100000,
                  embed: int = 200, hidden: int = 200, num_layers: int = 2, dropout: float = 0.0) -> None:

@@ -39,7 +39,18 @@ def _did_you_mean(word: str, choices: list[str]) -> str:
 
 
 def lookup(name: str) -> Callable[..., Problem]:
-    """The registered factory (class) of problem ``name``; ``KeyError`` naming the closest names."""
+    """The factory (class) of problem ``name``: a registered name, or ``"module:Class"`` for a
+    problem defined elsewhere (imported). ``KeyError`` naming the closest registered names;
+    ``ImportError``/``AttributeError`` (``ValueError`` for ``":Class"``) when the module or the
+    attribute is not there."""
+    if ":" in name:
+        import importlib
+
+        mod, _, attr = name.partition(":")
+        module = importlib.import_module(mod)
+        if not hasattr(module, attr):
+            raise AttributeError(f"{name!r}: module {mod!r} has no attribute {attr!r}")
+        return getattr(module, attr)
     _import_all()
     try:
         return _REGISTRY[name]
@@ -149,5 +160,5 @@ def _import_all() -> None:
     import precond.problems as pkg
 
     for info in pkgutil.iter_modules(pkg.__path__):
-        if not info.name.startswith("_") and info.name not in ("base", "registry", "cli"):
+        if not info.name.startswith("_") and info.name not in ("base", "registry", "handle", "cli"):
             importlib.import_module(f"precond.problems.{info.name}")

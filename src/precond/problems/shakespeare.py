@@ -104,6 +104,7 @@ def load_text(data_dir: str | os.PathLike | None = None, plays: Sequence[str] | 
 class _Shakespeare(LMProblem):
     source = "seed 000 (PTB LSTM, scaled down to characters); Shakespeare corpus"
     vocab_size = VOCAB
+    needs_data = f"Shakespeare plays and their SHA256SUMS (data_dir, ${ENV}, ../shared/data/shakespeare, else the bundled excerpt)"
 
     def __init__(self, data_dir: str | None = None, plays: Sequence[str] | None = None, seq_len: int = 64,
                  batch_size: int = 32, eval_tokens: int = 8192) -> None:

@@ -52,6 +52,7 @@ def load_sklearn(name: str) -> tuple[np.ndarray, np.ndarray]:
 class _SklearnProblem(ArrayProblem):
     kind = "classification"
     source = "seed 001 (logistic regression on real data); scikit-learn bundled datasets"
+    needs_data = "scikit-learn's bundled datasets"
     val_metric = "val_loss"
     test_metric = "test_acc"
 
