@@ -1,5 +1,5 @@
-"""Small float64 models and batches for the curvature tests, and the confidence intervals of the
-estimator tests.
+"""Small float64 models and batches for the curvature tests, a short training run fed by
+:class:`precond.curvature.CurvatureFeeder`, and the confidence intervals of the estimator tests.
 
 Failure probability: each statistical test allows at most ``DELTA = 1e-6`` in all, split over its
 coordinates (Bonferroni). Hutchinson's samples are bounded, so its interval is Bernstein's
@@ -10,11 +10,13 @@ sample standard deviation.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from scipy.stats import norm
 from torch import nn
 
+from precond.curvature import CurvatureFeeder
 from precond.curvature.losses import loss_from_outputs
 
 
@@ -52,6 +54,34 @@ def problem(loss_type: str, seed: int = 0, n: int = 6):
         return loss_from_outputs(loss_type, o, t)
 
     return model, loss_fn, outputs_fn
+
+
+class Run(NamedTuple):
+    start: float  # the loss before the first step
+    end: float  # the loss after the last
+    biggest: float  # the largest one-step change of any coordinate
+    feeder: CurvatureFeeder
+
+
+def train(opt_factory, steps: int = 40, **feeder_kw) -> Run:
+    """``steps`` steps of ``opt_factory(model.parameters())`` on the cross-entropy MLP of
+    :func:`problem` (32 rows), curvature from a :class:`CurvatureFeeder` (``feeder_kw``) before each."""
+    torch.manual_seed(0)
+    model, loss_fn, outputs_fn = problem("cross_entropy", n=32)
+    opt = opt_factory(model.parameters())
+    feeder = CurvatureFeeder(opt, model, loss_type="cross_entropy", generator=torch.Generator().manual_seed(0), **feeder_kw)
+    with torch.no_grad():
+        start = float(loss_fn(model))
+    biggest = 0.0
+    for _ in range(steps):
+        feeder.maybe_update(outputs_fn=outputs_fn, loss_fn=loss_fn)
+        opt.zero_grad()
+        loss_fn(model).backward()
+        before = [p.detach().clone() for p in model.parameters()]
+        opt.step()
+        biggest = max(biggest, max(float((p.detach() - b).abs().max()) for p, b in zip(model.parameters(), before)))
+    with torch.no_grad():
+        return Run(start, float(loss_fn(model)), biggest, feeder)
 
 
 DELTA = 1e-6

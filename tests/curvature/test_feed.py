@@ -8,7 +8,7 @@ import torch
 from precond.curvature import CurvatureFeeder, RotatedOptimizer, exact, flatten
 from precond.optim import Adam, GaussNewtonDiag, Sophia
 
-from ._helpers import problem
+from ._helpers import problem, train
 
 
 def test_feeder_every_k_and_order():
@@ -48,19 +48,8 @@ def test_feeder_official_sophia_schedule_and_errors():
 ])  # fmt: skip
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # GaussNewtonDiag's note on negative Hutchinson entries
 def test_training_reduces_loss(make):
-    torch.manual_seed(0)
-    model, loss_fn, outputs_fn = problem("cross_entropy", n=32)
-    opt = make(model.parameters())
-    feeder = CurvatureFeeder(opt, model, loss_type="cross_entropy", generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        start = float(loss_fn(model))
-    for _ in range(40):
-        feeder.maybe_update(outputs_fn=outputs_fn, loss_fn=loss_fn)
-        opt.zero_grad()
-        loss_fn(model).backward()
-        opt.step()
-    with torch.no_grad():
-        assert float(loss_fn(model)) < 0.8 * start
+    run = train(make)
+    assert run.end < 0.8 * run.start
 
 
 # ---- RotatedOptimizer (issue 11, point 10) ----------------------------------------------------
@@ -124,16 +113,11 @@ def test_rotated_feeder_feeds_the_rotated_curvature(estimator):
 ])  # fmt: skip
 def test_rotated_training_reduces_loss(make):
     """feeder + RotatedOptimizer(curvature optimizer) trains end to end in a random basis."""
-    model, loss_fn, outputs_fn = problem("cross_entropy", n=32)
-    rot = RotatedOptimizer(model, make, _orthogonal(sum(p.numel() for p in model.parameters()), 2))
-    feeder = CurvatureFeeder(rot, model, loss_type="cross_entropy", generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        start = float(loss_fn(model))
-    for _ in range(40):
-        feeder.maybe_update(outputs_fn=outputs_fn, loss_fn=loss_fn)
-        rot.zero_grad()
-        loss_fn(model).backward()
-        rot.step()
-    assert feeder.updates == (40 if isinstance(rot.base, GaussNewtonDiag) else 20)
-    with torch.no_grad():
-        assert float(loss_fn(model)) < 0.8 * start
+
+    def rotated(params):
+        params = list(params)
+        return RotatedOptimizer(params, make, _orthogonal(sum(p.numel() for p in params), 2))
+
+    run = train(rotated)
+    assert run.feeder.updates == (40 if isinstance(run.feeder.optimizer.base, GaussNewtonDiag) else 20)
+    assert run.end < 0.8 * run.start

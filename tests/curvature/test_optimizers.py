@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from precond.curvature import CurvatureFeeder
+from precond.optim.functional import update_curvature_ema
 from precond.optim import GaussNewtonDiag, NonFiniteGradientError, Sophia, get_optimizer
 
 sophia_opt = pytest.importorskip("sophia_opt")  # official sophia.py (PyPI sophia-opt), test-only reference
@@ -126,16 +126,22 @@ def test_sophia_defaults_and_registry():
     assert get_optimizer("sophia") is Sophia and get_optimizer("GaussNewtonDiag") is GaussNewtonDiag
 
 
-def test_estimator_name_is_checked_by_the_curvature_layer():
-    """The optimizer keeps the name it asks for (a string, lower-cased); the curvature layer,
-    which defines the names, refuses an unknown one when the feeder's schedule is built."""
-    x = torch.zeros(3, requires_grad=True)
-    with pytest.raises(TypeError, match="estimator must be a string"):
-        Sophia([x], estimator=3)
-    opt = Sophia([x], estimator="KFAC")
-    assert opt.curvature_estimator == "kfac"
-    with pytest.raises(ValueError, match=r"invalid estimator='kfac': must be one of 'ggn', 'hessian', 'gnb', 'hutchinson'"):
-        CurvatureFeeder(opt, torch.nn.Linear(3, 1), loss_type="mse")
+def test_one_curvature_ema_for_both_optimizers():
+    """h = b2 h + (1-b2) c, counted for GaussNewtonDiag only; low precision h computed in float32."""
+    c = torch.tensor([2.0, -1.0, 0.3], dtype=torch.float64)
+    h, k = torch.tensor([1.0, 1.0, 0.0], dtype=torch.float64), torch.tensor(0.0)
+    update_curvature_ema([h], [c], beta2=0.9, counts=[k])
+    assert torch.equal(h, torch.tensor([1.0, 1.0, 0.0], dtype=torch.float64).mul_(0.9).add_(c, alpha=1 - 0.9)) and k == 1
+    hb = torch.tensor([1.0, 1.0, 0.0], dtype=torch.bfloat16)
+    update_curvature_ema([hb], [c], beta2=0.9)
+    assert torch.equal(hb, torch.tensor([1.0, 1.0, 0.0]).mul_(0.9).add_(c.float(), alpha=1 - 0.9).bfloat16())
+    x = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    sophia, gn = Sophia([x], betas=(0.9, 0.5)), GaussNewtonDiag([x], beta2=0.5)
+    for opt in (sophia, gn):
+        opt.update_curvature([c])
+        opt.update_curvature([2 * c])
+    assert torch.equal(sophia.curvature()[0], 0.5 * (0.5 * c) + 0.5 * (2 * c)) and "curvature_step" not in sophia.state[x]
+    assert torch.equal(gn.curvature()[0], sophia.curvature()[0]) and gn.state[x]["curvature_step"] == 2
 
 
 def test_state_dict_roundtrip():

@@ -1,10 +1,11 @@
 """Feed a curvature-driven optimizer (``needs_curvature = True``) from a training loop.
 
 The one interface: ``optimizer.update_curvature(diag)`` with one tensor per parameter in
-``param_groups`` order. :class:`CurvatureFeeder` computes the estimate the optimizer asks for
-(``optimizer.curvature_estimator``, every ``optimizer.curvature_every`` steps, with
-``optimizer.curvature_samples`` samples; each may be overridden) and maps it from the
-model's parameters to the optimizer's order. For a :class:`precond.curvature.RotatedOptimizer`
+``param_groups`` order. :class:`CurvatureFeeder` computes the estimate of its
+:class:`precond.curvature.CurvatureSchedule` on the calls the schedule names (by default the
+one the optimizer asks for, :meth:`CurvatureSchedule.of`: its ``curvature_estimator``, every
+``curvature_every`` steps, with ``curvature_samples`` samples; each field may be overridden)
+and maps it from the model's parameters to the optimizer's order. For a :class:`precond.curvature.RotatedOptimizer`
 it estimates ``diag(U^T C U)``, the curvature of the rotated coordinates (with the wrapped
 optimizer's settings)::
 
@@ -25,28 +26,34 @@ import torch
 from torch import nn
 
 from .basis import RotatedOptimizer
-from .estimators import canonical_estimator, estimate_diagonal
+from .estimators import OUTPUT_SPACE_ESTIMATORS, estimate_diagonal
 from .losses import check_loss_type
 from .params import trainable
+from .schedule import CurvatureSchedule
 
 
 class CurvatureFeeder:
-    """Computes a curvature diagonal every ``every`` calls and hands it to ``optimizer.update_curvature``.
+    """Computes a curvature diagonal on the calls of a :class:`CurvatureSchedule` and hands it to
+    ``optimizer.update_curvature``.
 
     Args:
         optimizer: an optimizer with ``update_curvature`` (``needs_curvature = True``).
         model: the module whose trainable parameters the optimizer updates.
+        schedule: the estimator and the calls that refresh (default:
+            ``CurvatureSchedule.of(optimizer, estimator=..., every=..., n_samples=..., first=...)``,
+            the optimizer's ``curvature_estimator``, ``curvature_every`` and ``curvature_samples``).
         loss_type: ``"mse"``, ``"logistic"`` or ``"cross_entropy"`` (for ``ggn``/``gnb``).
-        estimator, every, n_samples: override the optimizer's ``curvature_estimator``,
-            ``curvature_every`` and ``curvature_samples`` (``estimator`` is required when the
-            optimizer has no ``curvature_estimator``; ``every`` and ``n_samples`` default to 1).
-        generator: random generator for GNB labels / Hutchinson probes (reproducibility).
-        first: the call of the first refresh (0: before the first step, which
+        estimator, every, n_samples, first: without ``schedule``, override the fields of the
+            optimizer's schedule (``estimator`` is required when the optimizer has no
+            ``curvature_estimator``; ``every`` and ``n_samples`` default to 1). ``first`` is
+            the call of the first refresh (0: before the first step, which
             :class:`precond.optim.GaussNewtonDiag` needs). The official Sophia loop refreshes
             after steps k-1, 2k-1, ... (its first k steps see ``h = 0``): ``first=k``.
+        generator: random generator for GNB labels / Hutchinson probes (reproducibility).
 
     :meth:`maybe_update` is called once per training step *before* ``optimizer.step()``;
-    it refreshes the curvature on calls ``first, first+k, first+2k, ...``.
+    it refreshes the curvature on calls ``first, first+k, first+2k, ...``. ``estimator``,
+    ``every``, ``n_samples`` and ``first`` read the schedule's fields.
     """
 
     def __init__(
@@ -54,37 +61,39 @@ class CurvatureFeeder:
         optimizer: Any,
         model: nn.Module,
         *,
+        schedule: CurvatureSchedule | None = None,
         loss_type: str | None = None,
         estimator: str | None = None,
         every: int | None = None,
         n_samples: int | None = None,
         generator: torch.Generator | None = None,
-        first: int = 0,
+        first: int | None = None,
     ) -> None:
         if not callable(getattr(optimizer, "update_curvature", None)) or getattr(optimizer, "needs_curvature", True) is False:
             raise TypeError(f"{type(optimizer).__name__} has no update_curvature(diag): it does not take curvature")
+        overrides = dict(estimator=estimator, every=every, n_samples=n_samples, first=first)
+        if schedule is None:
+            schedule = CurvatureSchedule.of(optimizer, **overrides)
+        elif not isinstance(schedule, CurvatureSchedule):
+            raise TypeError(f"schedule must be a CurvatureSchedule, got {type(schedule).__name__}")
+        elif any(v is not None for v in overrides.values()):
+            raise TypeError("CurvatureFeeder: pass schedule= or the fields estimator=, every=, n_samples=, first=, not both")
+        self.schedule = schedule
         self.optimizer = optimizer
         self.model = model
         self.loss_type = None if loss_type is None else check_loss_type(loss_type)
-        if estimator is None:
-            estimator = getattr(optimizer, "curvature_estimator", None)
-            if estimator is None:
-                raise ValueError(f"{type(optimizer).__name__} has no curvature_estimator: pass estimator= ('ggn', 'gnb', 'hessian' or 'hutchinson')")
-        self.estimator = canonical_estimator(estimator)
-        self.every = int(every if every is not None else getattr(optimizer, "curvature_every", 1))
-        if self.every < 1:
-            raise ValueError(f"invalid every={every!r}: must be an integer >= 1")
-        self.n_samples = int(n_samples if n_samples is not None else getattr(optimizer, "curvature_samples", 1))
-        if self.estimator in ("ggn", "gnb") and self.loss_type is None:
+        if self.estimator in OUTPUT_SPACE_ESTIMATORS and self.loss_type is None:
             raise ValueError(f"estimator {self.estimator!r} needs loss_type ('mse', 'logistic' or 'cross_entropy')")
-        if isinstance(first, bool) or not isinstance(first, int) or first < 0:
-            raise ValueError(f"invalid first={first!r}: must be an integer >= 0")
-        self.first = first
         self.generator = generator
         if isinstance(optimizer, RotatedOptimizer):
             optimizer.basis_in(model)  # its parameters must be the model's: fail here, not at the first refresh
         self.calls = 0
         self.updates = 0
+
+    estimator = property(lambda self: self.schedule.estimator, doc="The schedule's estimator (canonical name).")
+    every = property(lambda self: self.schedule.every, doc="The schedule's refresh period.")
+    n_samples = property(lambda self: self.schedule.n_samples, doc="The schedule's samples per estimate.")
+    first = property(lambda self: self.schedule.first, doc="The schedule's first refreshing call.")
 
     def estimate(self, *, loss_fn: Callable[[nn.Module], torch.Tensor] | None = None, outputs_fn: Callable | None = None) -> list[torch.Tensor | None]:
         """The estimate, in the optimizer's parameter order (``None`` for params not in the model);
@@ -106,7 +115,7 @@ class CurvatureFeeder:
 
     def maybe_update(self, *, loss_fn: Callable[[nn.Module], torch.Tensor] | None = None, outputs_fn: Callable | None = None) -> bool:
         """Call once per step before ``optimizer.step()``; refreshes on calls first, first+k, ...; returns whether it did."""
-        due = self.calls >= self.first and (self.calls - self.first) % self.every == 0
+        due = self.schedule.due(self.calls)
         self.calls += 1
         if due:
             self.update(loss_fn=loss_fn, outputs_fn=outputs_fn)
