@@ -47,7 +47,7 @@ def test_logspace_and_linspace():
 
 def test_negative_lr_names_key_value_and_bound():
     msg = _err(GOOD.replace("lr = [0.1, 0.01]", "lr = [0.1, -0.1]"))
-    assert "optimizers[1].hyperparameters.lr: -0.1 is not > 0" in msg
+    assert "optimizers[1].hyperparameters.lr: -0.1 is refused by SGD: invalid lr=-0.1: must lie in [0.0, inf)" in msg
 
 
 def test_unknown_hyperparameter_lists_allowed():
@@ -76,7 +76,7 @@ def test_bad_logspace_and_betas():
     msg = _err(GOOD.replace("lr = {logspace = [1e-4, 1e-1, 4]}", "lr = {logspace = [0.0, 1e-1, 4]}"))
     assert "optimizers[0].hyperparameters.lr.logspace" in msg and "lo > 0" in msg
     msg = _err(GOOD.replace("lr = {logspace = [1e-4, 1e-1, 4]}", "betas = [[0.9, 1.5]]"))
-    assert "optimizers[0].hyperparameters.betas: [0.9, 1.5]" in msg and "0 <= beta < 1" in msg
+    assert "optimizers[0].hyperparameters.betas: [0.9, 1.5] is refused by Adam: invalid betas[1]=1.5: must lie in [0.0, 1.0)" in msg
 
 
 def test_unknown_problem_and_diagnostic():
@@ -204,3 +204,32 @@ def test_run_keys_and_spec_hashes_are_pinned():
     assert (good.runs()[0].key, good.runs()[-1].key) == ("edcac48b59d2d0d324043355c32fbda1", "aa8762842332b8ffe28b67099136cd57")
     diag = parse_spec(GOOD.replace("seeds = [0, 1]", 'seeds = [0, 1]\ntrajectory = false\ndiagnostics = ["agd_adaptive_fraction"]'))
     assert (diag.spec_hash, diag.runs()[0].key) == ("93ca9973f139fad8", "450c186b331369688e553ee29a7ed4bd")
+
+
+# ---- issue 12: a hyperparameter setting is the optimizer's to judge ---------------------------------------
+ADAGRAD = GOOD.replace('name = "SGD"', 'name = "AdaGrad"').replace("momentum = [0.0, 0.9]", "HP")
+
+
+def test_adagrad_seed_form_is_accepted_as_its_constructor_does():
+    """eps=0 with a positive initial accumulator (AdaGrad's documented seed-001 form) was refused by
+    the spec's own copy of the rules (eps > 0) although AdaGrad accepts it; now the optimizer decides."""
+    exp = parse_spec(ADAGRAD.replace("HP", "eps = 0.0\ninitial_accumulator_value = 0.1"))
+    assert exp.grids[1] == {"lr": [0.1, 0.01], "eps": [0.0], "initial_accumulator_value": [0.1]}
+    msg = _err(ADAGRAD.replace("HP", "eps = 0.0\ninitial_accumulator_value = [0.0, 0.1]"))
+    # only the setting with a zero accumulator is refused, and eps (not the accumulator, at its default) is blamed
+    lines = msg.splitlines()[1:]
+    assert len(lines) == 1 and lines[0].strip().startswith("optimizers[1].hyperparameters.eps: 0.0 is refused by AdaGrad: ")
+    assert "initial_accumulator_value" in lines[0]  # AdaGrad's own message
+
+
+def test_torch_optimizers_judge_their_own_settings():
+    msg = _err(GOOD.replace('name = "SGD"', 'name = "torch.SGD"').replace("lr = [0.1, 0.01]", "lr = [0.1, -0.5]"))
+    assert "optimizers[1].hyperparameters.lr: -0.5 is refused by torch.SGD: Invalid learning rate: -0.5" in msg
+    msg = _err(GOOD.replace('name = "Adam"', 'name = "torch.Adam"').replace("lr = {logspace = [1e-4, 1e-1, 4]}", "betas = [[0.9]]"))
+    assert "optimizers[0].hyperparameters.betas: [0.9] is refused by torch.Adam: IndexError" in msg
+
+
+def test_non_finite_values_are_refused_by_the_spec():
+    """The one value rule the spec keeps: runs are keyed and stored as JSON, which has no inf or nan."""
+    msg = _err(GOOD.replace("lr = [0.1, 0.01]", "lr = [0.1, inf]"))
+    assert "optimizers[1].hyperparameters.lr: inf is not finite" in msg

@@ -18,7 +18,9 @@ from typing import Any
 
 import torch
 
-from .spec import RunConfig, resolve_problem
+from .diagnostics import make_diagnostics
+from .run_config import RunConfig
+from .spec import resolve_problem
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -40,18 +42,6 @@ def _metrics_of(problem: Any, model: torch.nn.Module, wanted: tuple[str, ...]) -
     return out
 
 
-def _diagnostics(cfg: RunConfig) -> list[Any]:
-    """The spec's diagnostics, measured at the evaluation cadence (they cost only when due)."""
-    if not cfg.diagnostics:
-        return []
-    from precond.curvature import diagnostics as dg
-
-    from .spec import available_diagnostics
-
-    table = available_diagnostics(dg)
-    return [table[name](every=max(1, cfg.eval_every)) for name in cfg.diagnostics]
-
-
 NOISE_STREAM_OFFSET = 1_000_003  # a batch stream independent of the training one, for noise estimates
 
 
@@ -65,7 +55,8 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
     model = problem.model(cfg.seed)  # in the problem's dtype (the spec's, where the problem takes one)
     opt = get_optimizer(cfg.optimizer)(model.parameters(), **cfg.hyperparameters)
     batches = problem.batches(cfg.seed)
-    diags = [d for d in _diagnostics(cfg) if d.applies_to(opt)]  # e.g. AGD's fraction only for AGD
+    # the spec's diagnostics at the evaluation cadence (they cost only when due); AGD's fraction only for AGD
+    diags = [d for d in make_diagnostics(cfg.diagnostics, cfg.eval_every) if d.applies_to(opt)]
     feeder = None
     if getattr(opt, "needs_curvature", False):  # Sophia, GaussNewtonDiag: curvature every k steps
         from precond.curvature import CurvatureFeeder
