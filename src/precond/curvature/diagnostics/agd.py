@@ -10,34 +10,17 @@ import torch
 
 from ..exact import HVP
 from ..params import flat_grads, flat_params, flatten, trainable
-from .base import Diagnostic, StepContext
+from .base import Diagnostic, ParameterFractions, StepContext
 
 
-class AGDAdaptiveFraction(Diagnostic):
+class AGDAdaptiveFraction(ParameterFractions):
     """Fraction of coordinates on AGD's adaptive branch (``sqrt(b_hat) > delta``) after the
     step, overall and per parameter (``model.named_parameters()`` names): metrics
     ``overall`` and ``param/<name>``. Uses :meth:`precond.optim.AGD.adaptive_fraction`."""
 
     name = "agd_adaptive_fraction"
     requires_method = "adaptive_fraction"
-
-    def after_step(self, ctx: StepContext) -> dict[str, float | list[float]]:
-        fn = getattr(ctx.optimizer, "adaptive_fraction", None)
-        if not callable(fn):
-            raise TypeError(f"{self.name} needs an AGD optimizer (with adaptive_fraction()), got {type(ctx.optimizer).__name__}")
-        fr = fn()
-        names = {id(p): n for n, p in ctx.model.named_parameters()}
-        out: dict[str, float | list[float]] = {}
-        hits = total = 0.0
-        for group, fracs in zip(ctx.optimizer.param_groups, fr["params"]):
-            for p, f in zip(group["params"], fracs):
-                if f is None:
-                    continue
-                out[f"param/{names.get(id(p), f'param{len(out)}')}"] = float(f)
-                hits += f * p.numel()
-                total += p.numel()
-        out["overall"] = hits / total if total else float("nan")
-        return out
+    optimizer_kind = "an AGD optimizer"
 
 
 class GradientDifference(Diagnostic):

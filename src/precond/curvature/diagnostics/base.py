@@ -102,6 +102,38 @@ class Diagnostic:
         return {}
 
 
+class ParameterFractions(Diagnostic):
+    """A fraction of coordinates that the optimizer reports per parameter, through its method
+    :attr:`requires_method` returning ``{"params": [[f or None, ...] per group], "overall": f or
+    None (optional)}``: metrics ``param/<name>`` (``model.named_parameters()`` names; ``param<i>``
+    for a parameter the model does not name) and ``overall`` (the optimizer's, else the mean of
+    the fractions weighted by the parameters' sizes; NaN before any step)."""
+
+    #: what :attr:`requires_method` belongs to, for the error on another optimizer
+    optimizer_kind: str = "an optimizer"
+
+    def after_step(self, ctx: StepContext) -> dict[str, float | list[float]]:
+        fn = getattr(ctx.optimizer, self.requires_method or "", None)
+        if not callable(fn):
+            raise TypeError(
+                f"{self.name} needs {self.optimizer_kind} (with {self.requires_method}()), got {type(ctx.optimizer).__name__}"
+            )
+        report = fn()
+        names = {id(p): n for n, p in ctx.model.named_parameters()}
+        out: dict[str, float | list[float]] = {}
+        hits = total = 0.0
+        for group, fracs in zip(ctx.optimizer.param_groups, report["params"]):
+            for p, f in zip(group["params"], fracs):
+                if f is None:
+                    continue
+                out[f"param/{names.get(id(p), f'param{len(out)}')}"] = float(f)
+                hits += f * p.numel()
+                total += p.numel()
+        overall = report["overall"] if "overall" in report else (hits / total if total else None)
+        out["overall"] = float("nan") if overall is None else overall
+        return out
+
+
 def run_before(diagnostics: Iterable[Diagnostic], ctx: StepContext) -> None:
     """Call :meth:`Diagnostic.before_step` of every due diagnostic."""
     for d in diagnostics:
