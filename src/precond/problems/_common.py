@@ -6,9 +6,6 @@ as one); everything here is reused by several problem files.
 
 from __future__ import annotations
 
-import hashlib
-import os
-from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
@@ -164,24 +161,3 @@ def tensor_batches(X: torch.Tensor, y: torch.Tensor, batch_size: int | None, see
         else:
             i = torch.as_tensor(idx)
             yield Batch(X[i], y[i], t)
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def repo_root() -> Path:
-    """The repository root of a source checkout (``src/precond/problems`` -> three levels up)."""
-    return Path(__file__).resolve().parents[3]
-
-
-def data_dir_from(arg: str | os.PathLike | None, env: str) -> Path | None:
-    """``arg`` if given, else the directory in env var ``env``, else None."""
-    if arg is not None:
-        return Path(arg).expanduser()
-    v = os.environ.get(env)
-    return Path(v).expanduser() if v else None

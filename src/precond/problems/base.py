@@ -15,10 +15,8 @@ from typing import Any, ClassVar, Iterator
 import torch
 from torch import nn
 
-from precond.curvature.losses import check_shapes
-
-#: loss types the curvature estimators understand (Gauss-Newton needs the output space)
-LOSS_TYPES = ("mse", "logistic", "cross_entropy")
+from precond.curvature import losses
+from precond.curvature.losses import LOSS_TYPES  # re-exported: the loss types problems may declare
 
 
 @dataclass
@@ -40,7 +38,7 @@ class Problem:
     kind: ClassVar[str] = ""
     #: which seed document (or paper) the problem comes from
     source: ClassVar[str] = ""
-    #: one of LOSS_TYPES when the loss is that function of ``forward``'s outputs, else None
+    #: one of LOSS_TYPES (the curvature layer's) when the loss is that function of ``forward``'s outputs, else None
     loss_type: ClassVar[str | None] = None
     #: the metric the tuning protocol selects on, and the one it reports
     val_metric: ClassVar[str] = "val_loss"
@@ -79,15 +77,11 @@ class Problem:
         return sum(p.numel() for p in self.model(0).parameters() if p.requires_grad)
 
     def loss_from_outputs(self, outputs: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
-        if self.loss_type in LOSS_TYPES:
-            check_shapes(self.loss_type, outputs, targets)  # no silent broadcasting (issue 11)
-        if self.loss_type == "mse":
-            return 0.5 * (outputs - targets).pow(2).sum(-1).mean() if outputs.dim() > 1 else 0.5 * (outputs - targets).pow(2).mean()
-        if self.loss_type == "logistic":
-            return nn.functional.binary_cross_entropy_with_logits(outputs, targets.to(outputs.dtype))
-        if self.loss_type == "cross_entropy":
-            return nn.functional.cross_entropy(outputs.reshape(-1, outputs.shape[-1]), targets.reshape(-1))
-        raise NotImplementedError(f"{type(self).__name__} must implement loss_from_outputs or loss")
+        """The mean loss of ``loss_type`` (:func:`precond.curvature.losses.loss_from_outputs`: the one
+        definition the curvature estimators use too; shapes checked, never broadcast)."""
+        if self.loss_type not in LOSS_TYPES:
+            raise NotImplementedError(f"{type(self).__name__} must implement loss_from_outputs or loss")
+        return losses.loss_from_outputs(self.loss_type, outputs, targets)
 
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         """The scalar training loss on ``batch``."""

@@ -8,7 +8,8 @@ hold ``cifar-10-batches-py/`` (or be that folder) with ``data_batch_1`` .. ``dat
 says what to fetch and where to put it. The last ``n_val`` (5000) training images are the
 validation split. Inputs are normalized by the standard per-channel mean/std; training
 batches get the paper's augmentation (4-pixel zero padding + random 32x32 crop + horizontal
-flip), seeded. Meant for a GPU (``to(device)`` the batches); CPU works for smoke tests.
+flip), seeded. Meant for a GPU: batches are moved to the model's device in ``forward`` and
+``evaluate``; CPU works for smoke tests.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import torch
 from torch import nn
 
 from ._common import generator, torch_seeded
+from ._data import find_data_dir
 from .base import Batch, Problem
 from .models import ResNetCIFAR
 from .registry import register
@@ -40,15 +42,8 @@ _CACHE: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
 
 
 def find_cifar10(data_dir: str | os.PathLike | None) -> Path:
-    d = data_dir if data_dir is not None else os.environ.get(ENV)
-    if d is None:
-        raise FileNotFoundError(f"cifar10: no data directory given (argument data_dir or env var {ENV}); {HOWTO}")
-    d = Path(d).expanduser()
-    for cand in (d / "cifar-10-batches-py", d):
-        if all((cand / f).is_file() for f in TRAIN_FILES + [TEST_FILE]):
-            return cand
-    missing = [f for f in TRAIN_FILES + [TEST_FILE] if not (d / "cifar-10-batches-py" / f).is_file()]
-    raise FileNotFoundError(f"cifar10: {d} lacks cifar-10-batches-py/{{{', '.join(missing)}}}; {HOWTO}")
+    """The folder holding the batches: ``data_dir``/``$PRECOND_CIFAR10_DIR`` or its ``cifar-10-batches-py/``."""
+    return find_data_dir("cifar10", data_dir, ENV, TRAIN_FILES + [TEST_FILE], HOWTO, inside="cifar-10-batches-py").path
 
 
 def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -89,10 +84,8 @@ class _CIFAR10ResNet(Problem):
     higher_is_better = True
     depth = 20
 
-    def __init__(self, data_dir: str | None = None, batch_size: int = 128, n_val: int = 5000, augment: bool = True,
-                 device: str | None = None) -> None:
+    def __init__(self, data_dir: str | None = None, batch_size: int = 128, n_val: int = 5000, augment: bool = True) -> None:
         self.data_dir, self.batch_size, self.n_val, self.augment = data_dir, int(batch_size), int(n_val), bool(augment)
-        self.device = torch.device(device) if device else None
         self._data: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
 
     @property

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ._data import find_data_dir
 from ._lm import LMProblem
 from .models import LSTMLM
 from .registry import register
@@ -30,14 +31,8 @@ _CACHE: dict[str, tuple[dict[str, torch.Tensor], list[str]]] = {}
 
 
 def find_ptb(data_dir: str | os.PathLike | None) -> Path:
-    d = data_dir if data_dir is not None else os.environ.get(ENV)
-    if d is None:
-        raise FileNotFoundError(f"ptb: no data directory given (argument data_dir or env var {ENV}); {HOWTO}")
-    d = Path(d).expanduser()
-    missing = [f for f in FILES.values() if not (d / f).is_file()]
-    if missing:
-        raise FileNotFoundError(f"ptb: {d} lacks {', '.join(missing)}; {HOWTO}")
-    return d
+    """The folder holding the three files: ``data_dir``, else ``$PRECOND_PTB_DIR``."""
+    return find_data_dir("ptb", data_dir, ENV, list(FILES.values()), HOWTO).path
 
 
 def _words(path: Path) -> list[str]:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._common import repo_root, sha256_file
+from ._data import find_data_dir, repo_root, sha256_file
 from ._lm import LMProblem
 from .models import LSTMLM, TinyGPT
 from .registry import register
@@ -34,6 +34,8 @@ from .registry import register
 ENV = "PRECOND_SHAKESPEARE_DIR"
 BUNDLED = Path(__file__).resolve().parent / "data"
 VOCAB = 128
+HOWTO = ("point it at a directory with the *_gut.txt plays and their SHA256SUMS (e.g. /work/shared/data/shakespeare), "
+         "or unset it to use the bundled excerpt")
 _CACHE: dict[tuple, dict[str, torch.Tensor]] = {}
 
 
@@ -43,21 +45,11 @@ class ChecksumError(ValueError):
 
 def find_corpus(data_dir: str | os.PathLike | None = None) -> tuple[Path, str, Path]:
     """``(directory, how it was found, checksum file)`` by the lookup order in the module doc."""
-    if data_dir is not None:
-        d, how = Path(data_dir).expanduser(), "data_dir argument"
-    elif os.environ.get(ENV):
-        d, how = Path(os.environ[ENV]).expanduser(), f"${ENV}"
-    else:
-        shared = repo_root().parent / "shared" / "data" / "shakespeare"
-        if (shared / "SHA256SUMS").is_file():
-            return shared, "shared data beside the repository", shared / "SHA256SUMS"
-        return BUNDLED, "bundled excerpt (Macbeth, The Tempest)", BUNDLED / "shakespeare_SHA256SUMS"
-    sums = d / "SHA256SUMS"
-    if not sums.is_file():
-        raise FileNotFoundError(f"shakespeare: {d} (from the {how}) has no SHA256SUMS file; point it at a directory "
-                                f"with the *_gut.txt plays and their SHA256SUMS (e.g. /work/shared/data/shakespeare), "
-                                f"or unset it to use the bundled excerpt")
-    return d, how, sums
+    shared = repo_root().parent / "shared" / "data" / "shakespeare"
+    found = find_data_dir("shakespeare", data_dir, ENV, ["SHA256SUMS"], HOWTO,
+                          defaults=[(shared, "shared data beside the repository")],
+                          fallback=(BUNDLED, "bundled excerpt (Macbeth, The Tempest)"))  # fmt: skip
+    return found.path, found.how, found.path / ("shakespeare_SHA256SUMS" if found.path == BUNDLED else "SHA256SUMS")
 
 
 def read_sums(sums: Path) -> dict[str, str]:
