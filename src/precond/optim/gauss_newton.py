@@ -42,7 +42,8 @@ class GaussNewtonDiag(CurvatureOptimizer):
         estimator: which curvature the training loop should feed (read by
             :class:`precond.curvature.CurvatureFeeder`): ``"ggn"`` (exact GGN diagonal, the
             paper's GN; alias ``"exact"``), ``"hessian"`` (exact Hessian diagonal), ``"gnb"``
-            (Gauss-Newton-Bartlett) or ``"hutchinson"``.
+            (Gauss-Newton-Bartlett) or ``"hutchinson"`` (names checked by
+            :class:`precond.curvature.CurvatureSchedule`, see :class:`CurvatureOptimizer`).
         update_every: refresh the curvature every k steps (read by the feeder).
         curvature_samples: samples per GNB/Hutchinson estimate (read by the feeder).
         maximize, foreach, fused, nan_policy: see :class:`PrecondOptimizer`. The step has all

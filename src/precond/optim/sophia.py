@@ -47,7 +47,8 @@ class Sophia(CurvatureOptimizer):
         bs: multiplier of ``h`` in the denominator (see Scaling).
         eps: the denominator's constant (official 1e-15).
         estimator: curvature the feeder computes: ``"gnb"`` (the paper's Sophia-G,
-            default), ``"hutchinson"`` (Sophia-H), ``"ggn"`` or ``"hessian"`` (exact).
+            default), ``"hutchinson"`` (Sophia-H), ``"ggn"`` or ``"hessian"`` (exact); names
+            checked by :class:`precond.curvature.CurvatureSchedule`.
         update_every: k, the refresh period (10).
         curvature_samples: samples per estimate (1).
         maximize, foreach, fused, nan_policy: see :class:`PrecondOptimizer`. The step has all
