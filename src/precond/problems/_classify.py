@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from typing import Iterator
 
-import numpy as np
 import torch
 from torch import nn
 
-from ._common import tensor_batches, torch_seeded
-from .base import Batch, Problem
+from ._common import ModuleProblem, tensor_batches
+from .base import Batch
 
 
-class ArrayProblem(Problem):
+class ArrayProblem(ModuleProblem):
     """Supervised problem on tensors ``self.data[split] = (X, y)`` for split in train/val/test.
 
     Subclasses call ``self._set_data(...)`` lazily through ``_load()`` and give ``make_model()``.
@@ -39,14 +38,7 @@ class ArrayProblem(Problem):
             self._data = self._load()
         return self._data
 
-    def make_model(self) -> nn.Module:
-        raise NotImplementedError
-
     # ---- Problem ------------------------------------------------------------------------------
-    def model(self, seed: int) -> nn.Module:
-        with torch_seeded(seed):
-            return self.make_model()
-
     def batches(self, seed: int) -> Iterator[Batch]:
         X, y = self.data["train"]
         return tensor_batches(X, y, self.batch_size, seed)
@@ -80,13 +72,6 @@ class ArrayProblem(Problem):
             model.train(was)
         return out
 
-    @property
-    def size(self) -> int:
-        return sum(p.numel() for p in self.make_model().parameters() if p.requires_grad)
-
-    def shapes(self) -> dict[str, Any]:
-        return {s: (tuple(X.shape), tuple(y.shape)) for s, (X, y) in self.data.items()}
-
 
 def check_batch_size(batch_size: int | None, where: str) -> int | None:
     if batch_size is None:
@@ -94,15 +79,3 @@ def check_batch_size(batch_size: int | None, where: str) -> int | None:
     if int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f"{where}: batch_size must be a positive int or None (full batch), got {batch_size!r}")
     return int(batch_size)
-
-
-def to_tensors(splits: dict[str, tuple[np.ndarray, np.ndarray]], classify: bool, dtype=torch.float32) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    out = {}
-    for k, (X, y) in splits.items():
-        Xt = torch.as_tensor(np.ascontiguousarray(X), dtype=dtype)
-        yt = torch.as_tensor(np.ascontiguousarray(y), dtype=torch.long if classify else dtype)
-        out[k] = (Xt, yt)
-    return out
-
-
-Factory = Callable[[], nn.Module]

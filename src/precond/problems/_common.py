@@ -57,6 +57,23 @@ class _Fork:
         return False
 
 
+class ModuleProblem(Problem):
+    """Base of the problems whose model is a network made by ``make_model()``: ``model(seed)``
+    makes it with the global torch RNG seeded (and restored afterwards); ``size`` counts the
+    trainable parameters of one made unseeded."""
+
+    def make_model(self) -> nn.Module:
+        raise NotImplementedError
+
+    def model(self, seed: int) -> nn.Module:
+        with torch_seeded(seed):
+            return self.make_model()
+
+    @property
+    def size(self) -> int:
+        return sum(p.numel() for p in self.make_model().parameters() if p.requires_grad)
+
+
 class PointModel(nn.Module):
     """The "model" of a vectorizable problem: one flat parameter ``x`` (the point)."""
 
@@ -106,14 +123,11 @@ class VectorProblem(Problem):
             out["dist_to_opt"] = float((model.x.detach().double() - xstar.double()).norm())
         return out
 
+    described = {"optimum": "optimum"}
+
     @property
     def size(self) -> int:
         return int(self.dim)
-
-    def describe(self) -> dict[str, Any]:
-        d = super().describe()
-        d["optimum"] = self.optimum
-        return d
 
 
 # ---- data helpers -------------------------------------------------------------------

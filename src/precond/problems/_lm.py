@@ -8,11 +8,11 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from ._common import generator, torch_seeded
-from .base import Batch, Problem
+from ._common import ModuleProblem, generator
+from .base import Batch
 
 
-class LMProblem(Problem):
+class LMProblem(ModuleProblem):
     """Token streams ``self.tokens[split]`` (int64, 1-D); batches are ``batch_size`` random windows
     of ``seq_len`` tokens (inputs) and the same windows shifted by one (targets).
 
@@ -47,17 +47,6 @@ class LMProblem(Problem):
                     raise ValueError(f"{self.name}: the {split} split has {len(t)} tokens, fewer than seq_len + 2 = {self.seq_len + 2}")
             self._tokens = toks
         return self._tokens
-
-    def make_model(self) -> nn.Module:
-        raise NotImplementedError
-
-    def model(self, seed: int) -> nn.Module:
-        with torch_seeded(seed):
-            return self.make_model()
-
-    @property
-    def size(self) -> int:
-        return sum(p.numel() for p in self.make_model().parameters() if p.requires_grad)
 
     def batches(self, seed: int) -> Iterator[Batch]:
         data = self.tokens["train"]

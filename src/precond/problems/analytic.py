@@ -58,10 +58,11 @@ def _xy(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class _DiagQuadratic(Analytic):
-    """f(x, y) = a x^2 + b y^2."""
+    """f(x, y) = a x^2 + b y^2, (a, b) = ``coef``."""
 
     coef: tuple[float, float] = (1.0, 1.0)
     optimum = 0.0
+    default_init_scale = 0.5
 
     def value(self, x, t=None):
         u, v = _xy(x)
@@ -75,37 +76,17 @@ class _DiagQuadratic(Analytic):
         return torch.diag(torch.tensor([2 * self.coef[0], 2 * self.coef[1]], dtype=torch.float64))
 
 
-@register("basin")
-class Basin(_DiagQuadratic):
-    """The notes' basin f = x^2 + y^2 (a round bowl), start (4, 3)."""
-
-    name = "basin"
-    coef = (1.0, 1.0)
-    start = (4.0, 3.0)
-    bounds = ((-5.0, 5.0), (-5.0, 5.0))
-    default_init_scale = 0.5
+def _diagonal(name: str, cls_name: str, coef: tuple[float, float], start: tuple[float, float], half_width: float, doc: str) -> type:
+    """Register the quadratic ``coef[0] x^2 + coef[1] y^2`` from ``start``, plotted on ``[-half_width, half_width]^2``."""
+    attrs = {"__doc__": doc, "name": name, "coef": coef, "start": start, "bounds": ((-half_width, half_width),) * 2}
+    return register(name)(type(cls_name, (_DiagQuadratic,), attrs))
 
 
-@register("ravine")
-class Ravine(_DiagQuadratic):
-    """The notes' ravine f = x^2 + 5 y^2 (differential curvature), start (4, 3)."""
-
-    name = "ravine"
-    coef = (1.0, 5.0)
-    start = (4.0, 3.0)
-    bounds = ((-5.0, 5.0), (-5.0, 5.0))
-    default_init_scale = 0.5
-
-
-@register("notes_quadratic")
-class NotesQuadratic(_DiagQuadratic):
-    """The notes' preconditioning example f = 1/2 (10 x^2 + y^2), theta_0 = (1, 10), H = diag(10, 1)."""
-
-    name = "notes_quadratic"
-    coef = (5.0, 0.5)
-    start = (1.0, 10.0)
-    bounds = ((-12.0, 12.0), (-12.0, 12.0))
-    default_init_scale = 0.5
+Basin = _diagonal("basin", "Basin", (1.0, 1.0), (4.0, 3.0), 5.0, "The notes' basin f = x^2 + y^2 (a round bowl), start (4, 3).")
+Ravine = _diagonal("ravine", "Ravine", (1.0, 5.0), (4.0, 3.0), 5.0,
+                   "The notes' ravine f = x^2 + 5 y^2 (differential curvature), start (4, 3).")
+NotesQuadratic = _diagonal("notes_quadratic", "NotesQuadratic", (5.0, 0.5), (1.0, 10.0), 12.0,
+                           "The notes' preconditioning example f = 1/2 (10 x^2 + y^2), theta_0 = (1, 10), H = diag(10, 1).")
 
 
 @register("beale")

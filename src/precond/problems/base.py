@@ -52,6 +52,8 @@ class Problem:
 
     #: known optimal loss value, where there is one
     optimum: float | None = None
+    #: ``describe()``'s entries beyond name, kind, size and source: key -> attribute
+    described: ClassVar[dict[str, str]] = {}
 
     # ---- to implement -------------------------------------------------------------
     def model(self, seed: int) -> nn.Module:
@@ -109,4 +111,6 @@ class Problem:
         return x
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "size": self.size, "source": self.source}
+        """Name, kind, size, source and the ``described`` attributes (``precond problems list``)."""
+        return {"name": self.name, "kind": self.kind, "size": self.size, "source": self.source,
+                **{key: getattr(self, attr) for key, attr in self.described.items()}}

@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._common import generator, torch_seeded
+from ._common import ModuleProblem, generator
 from ._data import find_data_dir
-from .base import Batch, Problem
+from .base import Batch
 from .models import ResNetCIFAR
 from .registry import register
 
@@ -74,7 +74,7 @@ def load_cifar10(data_dir: str | os.PathLike | None = None) -> dict[str, tuple[n
     return _CACHE[key]
 
 
-class _CIFAR10ResNet(Problem):
+class _CIFAR10ResNet(ModuleProblem):
     kind = "classification"
     source = "seed 000 (CIFAR-10, ResNet-20/32); He et al. 2016"
     loss_type = "cross_entropy"
@@ -104,13 +104,12 @@ class _CIFAR10ResNet(Problem):
                           "test": (norm(raw["test"][0]), torch.from_numpy(raw["test"][1]))}
         return self._data
 
-    def model(self, seed: int) -> nn.Module:
-        with torch_seeded(seed):
-            return ResNetCIFAR(self.depth)
+    def make_model(self) -> nn.Module:
+        return ResNetCIFAR(self.depth)
 
     @property
-    def size(self) -> int:
-        return {20: 269722, 32: 464154}.get(self.depth) or sum(p.numel() for p in ResNetCIFAR(self.depth).parameters())
+    def size(self) -> int:  # without building the network for the two registered depths
+        return {20: 269722, 32: 464154}.get(self.depth) or super().size
 
     def batches(self, seed: int) -> Iterator[Batch]:
         X, y = self.data["train"]

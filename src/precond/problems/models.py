@@ -8,7 +8,6 @@ transformer block); nothing is copied from their code.
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import torch
@@ -188,11 +187,3 @@ class ResNetCIFAR(nn.Module):
         out = F.relu(self.bn(self.conv(x)))
         out = self.blocks(out)
         return self.fc(out.mean((2, 3)))
-
-
-def count_params(m: nn.Module) -> int:
-    return sum(p.numel() for p in m.parameters() if p.requires_grad)
-
-
-def bits_per_token(loss_nats: float) -> float:
-    return loss_nats / math.log(2)

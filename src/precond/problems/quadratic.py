@@ -34,6 +34,7 @@ class Quadratic(VectorProblem):
     kind = "quadratic"
     source = "seed 002 (quadratic objectives); seed 001 (anisotropic smoothness)"
     optimum = 0.0
+    described = {**VectorProblem.described, "condition_number": "condition_number", "basis": "basis_kind"}
 
     def __init__(self, dim: int = 10, spectrum: str | Sequence[float] = "geometric", condition_number: float = 100.0,
                  power: float = 1.0, top: float = 1.0, basis: str | np.ndarray = "identity", basis_seed: int = 0,
@@ -83,9 +84,3 @@ class Quadratic(VectorProblem):
     def grad(self, x: torch.Tensor) -> torch.Tensor:
         r = x - self._xs.to(x.dtype).to(x.device)
         return r @ self._H.to(x.dtype).to(x.device)
-
-    def describe(self):
-        d = super().describe()
-        d["condition_number"] = self.condition_number
-        d["basis"] = self.basis_kind
-        return d

@@ -42,13 +42,36 @@ class LinearModel(nn.Module):
         return inputs @ self.x
 
 
+class _LinearWeights:
+    """The model of both regressions: one flat weight vector ``x`` (:class:`LinearModel`), started
+    at 0 for seed 0 and at ``N(0, I) / spread()`` (seeded) otherwise."""
+
+    dim: int
+    dtype: torch.dtype
+
+    def spread(self) -> float:
+        return 1.0
+
+    @property
+    def size(self) -> int:
+        return self.dim
+
+    def initial_point(self, seed: int) -> torch.Tensor:
+        if seed == 0:
+            return torch.zeros(self.dim, dtype=self.dtype)
+        return (torch.randn(self.dim, generator=generator(seed), dtype=torch.float64) / self.spread()).to(self.dtype)
+
+    def model(self, seed: int) -> nn.Module:
+        return LinearModel(self.initial_point(seed))
+
+
 def _sym_sqrt(S: np.ndarray) -> np.ndarray:
     lam, U = np.linalg.eigh(S)
     return (U * np.sqrt(np.clip(lam, 0, None))) @ U.T
 
 
 @register("linear_regression")
-class LinearRegression(Problem):
+class LinearRegression(_LinearWeights, Problem):
     """Args: ``dim`` (10); covariance either from ``spectrum``/``condition_number``/``power``/
     ``top`` + ``basis``/``basis_seed`` (as for ``quadratic``), or block-wise from
     ``block_sizes`` (e.g. [2, 2, 2]) + ``block_rhos`` (correlation in each block) +
@@ -61,6 +84,7 @@ class LinearRegression(Problem):
     kind = "regression"
     source = "seed 002"
     loss_type = "mse"
+    described = {"covariance": "covariance_kind"}
 
     def __init__(self, dim: int = 10, spectrum: str | Sequence[float] = "geometric", condition_number: float = 100.0,
                  power: float = 1.0, top: float = 1.0, basis: str | np.ndarray = "identity", basis_seed: int = 0,
@@ -108,22 +132,10 @@ class LinearRegression(Problem):
     def minimizer(self) -> torch.Tensor:
         return self._ws.clone()
 
-    @property
-    def size(self) -> int:
-        return self.dim
-
-    def initial_point(self, seed: int) -> torch.Tensor:
-        if seed == 0:
-            return torch.zeros(self.dim, dtype=self.dtype)
-        return torch.randn(self.dim, generator=generator(seed), dtype=torch.float64).to(self.dtype)
-
     def value(self, x: torch.Tensor, t: int | None = None) -> torch.Tensor:
         """The population loss ``1/2 (x - w*)^T Sigma (x - w*) + sigma^2/2`` over (..., d)."""
         r = x - self._ws.to(x)
         return 0.5 * ((r @ self._S.to(x)) * r).sum(-1) + 0.5 * self.noise_std ** 2
-
-    def model(self, seed: int) -> nn.Module:
-        return LinearModel(self.initial_point(seed))
 
     def batches(self, seed: int) -> Iterator[Batch]:
         t = 0
@@ -151,14 +163,9 @@ class LinearRegression(Problem):
         return {"loss": v, "val_loss": v, "test_loss": v, "excess_loss": v - self.optimum,
                 "dist_to_opt": float((model.x.detach().double() - self._ws).norm())}
 
-    def describe(self):
-        d = super().describe()
-        d["covariance"] = self.covariance_kind
-        return d
-
 
 @register("logistic_regression")
-class LogisticRegression(ArrayProblem):
+class LogisticRegression(_LinearWeights, ArrayProblem):
     """Args: ``dim`` (20); feature covariance ``spectrum`` ("power" default: variances
     ``i^-power``), ``power`` (2.0), ``condition_number`` (for "geometric"), ``basis``
     ("identity" = axis-aligned anisotropy, "random", or a matrix), ``basis_seed``;
@@ -204,20 +211,8 @@ class LogisticRegression(ArrayProblem):
             out[split] = (torch.tensor(X, dtype=self.dtype), torch.tensor(y, dtype=self.dtype))
         return out
 
-    @property
-    def size(self) -> int:
-        return self.dim
-
-    def initial_point(self, seed: int) -> torch.Tensor:
-        if seed == 0:
-            return torch.zeros(self.dim, dtype=self.dtype)
-        return (torch.randn(self.dim, generator=generator(seed), dtype=torch.float64) / self.dim ** 0.5).to(self.dtype)
-
-    def make_model(self) -> nn.Module:  # used by size only
-        return LinearModel(torch.zeros(self.dim, dtype=self.dtype))
-
-    def model(self, seed: int) -> nn.Module:
-        return LinearModel(self.initial_point(seed))
+    def spread(self) -> float:  # starts at N(0, I/d)
+        return self.dim ** 0.5
 
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         out = super().loss(model, batch)

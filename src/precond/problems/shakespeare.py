@@ -96,6 +96,7 @@ def load_text(data_dir: str | os.PathLike | None = None, plays: Sequence[str] | 
 class _Shakespeare(LMProblem):
     source = "seed 000 (PTB LSTM, scaled down to characters); Shakespeare corpus"
     vocab_size = VOCAB
+    described = {"data": "data_source"}
     needs_data = f"Shakespeare plays and their SHA256SUMS (data_dir, ${ENV}, ../shared/data/shakespeare, else the bundled excerpt)"
 
     def __init__(self, data_dir: str | None = None, plays: Sequence[str] | None = None, seq_len: int = 64,
@@ -114,11 +115,6 @@ class _Shakespeare(LMProblem):
             i1, i2 = int(0.9 * n), int(0.95 * n)
             _CACHE[key] = {"train": a[:i1], "val": a[i1:i2], "test": a[i2:]}
         return _CACHE[key]
-
-    def describe(self):
-        d = super().describe()
-        d["data"] = self.data_source
-        return d
 
 
 @register("shakespeare_lstm")

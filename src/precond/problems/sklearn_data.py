@@ -53,6 +53,7 @@ class _SklearnProblem(ArrayProblem):
     kind = "classification"
     source = "seed 001 (logistic regression on real data); scikit-learn bundled datasets"
     needs_data = "scikit-learn's bundled datasets"
+    described = {"dataset": "dataset"}
     val_metric = "val_loss"
     test_metric = "test_acc"
 
@@ -77,11 +78,6 @@ class _SklearnProblem(ArrayProblem):
             yt = torch.tensor(ys, dtype=torch.float32 if self.n_classes == 2 else torch.long)
             out[k] = (torch.tensor(Xs, dtype=torch.float32), yt)
         return out
-
-    def describe(self):
-        d = super().describe()
-        d["dataset"] = self.dataset
-        return d
 
 
 @register("sklearn_logreg")
