@@ -123,9 +123,9 @@ def test_nonfinite_gradient_counts_as_divergence():
 
 def test_plan_batches_vectorizable_only():
     exp = parse_spec(spec("exp_toys:Quad", OPTS))
-    tasks = plan(exp.runs(), "auto")
+    tasks = plan(exp.runs(), "auto", exp.problem)
     assert sum(len(t.configs) for t in tasks) == len(exp.runs())
     assert all(t.vectorized for t in tasks) and len(tasks) == 8
-    assert not any(t.vectorized for t in plan(exp.runs(), "never"))
+    assert not any(t.vectorized for t in plan(exp.runs(), "never", exp.problem))
     slow = parse_spec(spec("exp_toys:SlowQuad", OPTS))
-    assert not any(t.vectorized for t in plan(slow.runs(), "auto"))
+    assert not any(t.vectorized for t in plan(slow.runs(), "auto", slow.problem))

@@ -47,13 +47,14 @@ from typing import Any, Callable
 
 import torch
 
+from precond.problems import DTYPES
+
 # GPT-2-like list of the issue: 74.7M parameters in 149 tensors
 PRESETS: dict[str, list[tuple[int, ...]]] = {
     "gpt2": [(768, 768)] * 24 + [(768, 3072)] * 12 + [(3072, 768)] * 12 + [(768,)] * 100 + [(5000, 768)],
     "small": [(256, 256)] * 8 + [(256, 1024)] * 4 + [(1024, 256)] * 4 + [(256,)] * 20 + [(2000, 256)],
 }
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
 
 
 def _fed(opt: Any) -> Any:
@@ -209,9 +210,9 @@ def _log(msg: str) -> None:
 def _shapes(args: argparse.Namespace) -> list[tuple[int, ...]]:
     if args.model is None:
         return PRESETS[args.preset]
-    from precond.problems import registry
+    from precond.problems import resolve
 
-    model = registry.get(args.model).model(0)
+    model = resolve(args.model).build().model(0)
     return [tuple(p.shape) for p in model.parameters()]
 
 

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _configs(args: argparse.Namespace):
-    from .spec import RunConfig
+    from .run_config import RunConfig
 
     n_lr = max(1, args.configs // args.seeds)
     lrs = [float(f"{10 ** (-4 + 3 * i / max(n_lr - 1, 1)):.12g}") for i in range(n_lr)]
@@ -38,28 +38,31 @@ def _configs(args: argparse.Namespace):
 
 
 def main(args: argparse.Namespace) -> int:
+    from precond.optim import available
+    from precond.problems import ProblemNameError
+
     from .runner import run_one
-    from .spec import resolve_problem, vectorizable
-    from .vectorized import ELEMENTWISE, run_group
+    from .vectorized import batchable, run_group
 
     torch.set_num_threads(1)
+    cfgs = _configs(args)
     try:
-        problem = resolve_problem(args.problem, {})
-    except (KeyError, ImportError, AttributeError) as exc:
+        problem = cfgs[0].resolve_problem()  # one problem for all the configurations
+    except ProblemNameError as exc:
         print(f"precond bench sweep: cannot make problem {args.problem!r}: {exc}")
         return 2
-    if not vectorizable(problem) or args.optimizer.lower() not in ELEMENTWISE:
+    if not problem.vectorizable or not batchable(args.optimizer):
+        names = sorted(name for name, cls in available().items() if cls.batchable)
         print(f"precond bench sweep: {args.problem} with {args.optimizer} cannot be vectorized "
-              f"(vectorizable problem and one of {sorted(ELEMENTWISE)} needed)")  # fmt: skip
+              f"(vectorizable problem and one of {names} needed)")  # fmt: skip
         return 2
-    cfgs = _configs(args)
     t0 = time.perf_counter()
-    vec = run_group(cfgs)
+    vec = run_group(cfgs, problem)
     t_vec = time.perf_counter() - t0
     step = max(1, len(cfgs) // args.sample)
     sample = list(range(0, len(cfgs), step))[: args.sample]
     t0 = time.perf_counter()
-    loop = {i: run_one(cfgs[i]) for i in sample}
+    loop = {i: run_one(cfgs[i], problem) for i in sample}
     t_loop_sample = time.perf_counter() - t0
     t_loop = t_loop_sample * len(cfgs) / len(sample)
     worst = 0.0

@@ -51,9 +51,7 @@ def resolve_spec_path(spec: str) -> Path:
 
 
 def main(args: argparse.Namespace) -> int:
-    from precond.problems.registry import data_error
-
-    from .spec import SpecError, load_spec, resolve_problem
+    from .spec import SpecError, load_spec
 
     if args.list:
         for f in sorted(SPECS_DIR.glob("*.toml")):
@@ -71,7 +69,7 @@ def main(args: argparse.Namespace) -> int:
     if args.vectorize:
         exp.spec.vectorize = args.vectorize
     runs = exp.runs()
-    missing = data_error(resolve_problem(exp.spec.problem.name, exp.spec.problem.args))
+    missing = exp.problem.data_error()
     if missing:
         print(f"precond run: {args.spec}: problem {exp.spec.problem.name!r} cannot load its data: {missing}", file=sys.stderr)
         return 2

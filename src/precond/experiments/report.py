@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from . import plots
-from .spec import resolve_problem
 from .store import Store
 from .tuning import TunedResult, table, table_note, tune_store
 
@@ -62,9 +61,11 @@ def experiment_figures(store: Store, exp: dict[str, Any], tuned: list[TunedResul
         f"final {meta['val_metric']} against the learning rate, other hyperparameters at their tuned values")
     problem = None
     if any("trajectory" in r["history"] for r in runs[:1] + runs[-1:]):
+        from precond.problems import resolve
+
         try:
             cfg = runs[0]["config"]
-            problem = resolve_problem(cfg["problem"], cfg["problem_args"])
+            problem = resolve(cfg["problem"], cfg["problem_args"]).build()
         except Exception:  # noqa: BLE001 - a figure less
             problem = None
         add(plots.trajectories(problem, runs, tuned, figdir / f"{slug}-trajectories"),

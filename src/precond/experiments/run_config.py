@@ -11,7 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from precond.problems import ProblemHandle
 
 
 def canonical_json(obj: Any) -> str:
@@ -73,6 +76,13 @@ class RunConfig:
     @property
     def key(self) -> str:
         return short_hash(self.identity(), 32)
+
+    def resolve_problem(self) -> ProblemHandle:
+        """The run's problem (:func:`precond.problems.resolve` of its name, args and dtype), for a run
+        started without the handle its sweep resolved (a direct :func:`~.runner.run_one` call)."""
+        from precond.problems import resolve
+
+        return resolve(self.problem, self.problem_args, self.dtype)
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__}

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .diagnostics import make_diagnostics
 from .run_config import RunConfig
-from .spec import resolve_problem
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
+if TYPE_CHECKING:
+    from precond.problems import ProblemHandle
 
 
 def _finite_float(x: Any) -> float:
@@ -45,12 +45,13 @@ def _metrics_of(problem: Any, model: torch.nn.Module, wanted: tuple[str, ...]) -
 NOISE_STREAM_OFFSET = 1_000_003  # a batch stream independent of the training one, for noise estimates
 
 
-def run_one(cfg: RunConfig) -> dict[str, Any]:
-    """Run ``cfg`` to the end (or to divergence); returns the store record (without env)."""
+def run_one(cfg: RunConfig, problem: ProblemHandle | None = None) -> dict[str, Any]:
+    """Run ``cfg`` to the end (or to divergence); returns the store record (without env).
+    ``problem``: ``cfg``'s problem as its sweep resolved it (default: resolved from ``cfg``)."""
     from precond.optim import NonFiniteGradientError, get_optimizer
 
     t0 = time.perf_counter()
-    problem = resolve_problem(cfg.problem, cfg.problem_args, cfg.dtype)
+    problem = (problem or cfg.resolve_problem()).build()
     torch.manual_seed(cfg.seed)
     model = problem.model(cfg.seed)  # in the problem's dtype (the spec's, where the problem takes one)
     opt = get_optimizer(cfg.optimizer)(model.parameters(), **cfg.hyperparameters)

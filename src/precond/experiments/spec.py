@@ -35,17 +35,19 @@ validates a whole spec with them.
 
 from __future__ import annotations
 
-import inspect
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .diagnostics import check_diagnostic
 from .grid import expand_runs, expand_values
 from .hyperparameters import optimizer_grid
 from .run_config import RunConfig, canonical_json, short_hash
 from .spec_schema import ExperimentSpec, SpecError, validate_schema
+
+if TYPE_CHECKING:
+    from precond.problems import ProblemHandle
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -64,6 +66,7 @@ class Experiment:
     source: str
     grids: list[dict[str, list[Any]]]  # per optimizer: name -> grid
     steps: int
+    problem: ProblemHandle  # the spec's problem, resolved once (with the spec's dtype)
 
     @property
     def name(self) -> str:
@@ -100,17 +103,18 @@ def parse_spec(text: str, source: str = "<string>") -> Experiment:
     problem = _problem(spec, errors)
     steps = spec.budget.steps or 0
     if spec.budget.epochs is not None and problem is not None:
-        spe = getattr(problem, "steps_per_epoch", None)
+        spe = problem.steps_per_epoch
         if not spe:
             errors.append(f"budget.epochs: {spec.budget.epochs} needs a problem with steps_per_epoch, which {spec.problem.name!r} lacks; give budget.steps instead")
         else:
             steps = max(1, int(round(spec.budget.epochs * spe)))
     errors += [f"diagnostics[{j}]: {d!r} {msg}" for j, d in enumerate(spec.diagnostics) if (msg := check_diagnostic(d))]
-    if spec.vectorize == "always" and problem is not None and not vectorizable(problem, spec):
+    if spec.vectorize == "always" and problem is not None and not (problem.vectorizable and not spec.diagnostics):
         errors.append(f"vectorize: 'always' but problem {spec.problem.name!r} is not vectorizable (or diagnostics are on); allowed here: 'auto', 'never'")
     if errors:
         raise SpecError(f"{source}: invalid spec:\n  " + "\n  ".join(errors))
-    return Experiment(spec=spec, source=text, grids=grids, steps=steps)
+    assert problem is not None  # no errors: resolved
+    return Experiment(spec=spec, source=text, grids=grids, steps=steps, problem=problem)
 
 
 def load_spec(path: str | Path) -> Experiment:
@@ -120,65 +124,17 @@ def load_spec(path: str | Path) -> Experiment:
     return parse_spec(path.read_text(), str(path))
 
 
-def _problem(spec: ExperimentSpec, errors: list[str]) -> Any:
-    """The spec's problem, made once to check it (None, with the reasons in ``errors``, if it cannot be)."""
-    from precond.problems.registry import check_arguments
+def _problem(spec: ExperimentSpec, errors: list[str]) -> ProblemHandle | None:
+    """The spec's problem resolved once (None, with the reasons in ``errors``, if it cannot be)."""
+    from precond.problems import ProblemArgumentError, ProblemNameError, resolve
 
+    name, args = spec.problem.name, spec.problem.args
     try:
-        factory = problem_factory(spec.problem.name)
-    except (KeyError, ImportError, AttributeError, ValueError) as exc:
-        errors.append(f"problem.name: {exc.args[0] if isinstance(exc, KeyError) else exc}")
-        return None
-    bad = check_arguments(factory, spec.problem.args)
-    errors.extend(f"problem.args.{n}: {m}" for n, m in bad)
-    if bad:
-        return None
-    try:
-        return resolve_problem(spec.problem.name, spec.problem.args)
+        return resolve(name, args, spec.dtype)
+    except ProblemNameError as exc:
+        errors.append(f"problem.name: {exc}")
+    except ProblemArgumentError as exc:
+        errors.extend(f"problem.args.{n}: {m}" for n, m in exc.errors)
     except Exception as exc:  # noqa: BLE001 - reported as a spec error
-        errors.append(f"problem.name: {spec.problem.name!r} with args {spec.problem.args} cannot be made: {exc}")
-        return None
-
-
-# ---- problems (until precond.problems.resolve) ---------------------------------------------------
-def resolve_problem(name: str, args: dict[str, Any], dtype: str | None = None):
-    """``precond.problems.get(name, **args)``, or ``module:Class`` for a problem defined elsewhere.
-
-    ``dtype`` (the spec's) is passed on to problems whose constructor takes a ``dtype`` and
-    that were not given one in ``args``; other problems keep their own (data) dtype.
-    """
-    factory = problem_factory(name)
-    if dtype is not None and "dtype" not in args:
-        try:
-            if "dtype" in inspect.signature(factory).parameters:
-                args = {**args, "dtype": dtype}
-        except (TypeError, ValueError):
-            pass
-    return factory(**args)
-
-
-def problem_factory(name: str):
-    """The class (factory) of problem ``name``: a registered name, or ``module:Class``.
-    ``KeyError`` (with the closest registered names), ``ImportError`` or ``AttributeError`` if none."""
-    import importlib
-
-    if ":" in name:
-        mod, _, attr = name.partition(":")
-        module = importlib.import_module(mod)
-        if not hasattr(module, attr):
-            raise AttributeError(f"{name!r}: module {mod!r} has no attribute {attr!r}")
-        return getattr(module, attr)
-    from precond.problems import registry
-
-    return registry.lookup(name)
-
-
-def vectorizable(problem: Any, spec: ExperimentSpec | None = None) -> bool:
-    """Whether runs of ``problem`` can be batched: ``vectorizable``, no ``after_step``, no diagnostics."""
-    from precond.problems.base import Problem
-
-    if not getattr(problem, "vectorizable", False):
-        return False
-    if isinstance(problem, Problem) and type(problem).after_step is not Problem.after_step:
-        return False
-    return not (spec is not None and spec.diagnostics)
+        errors.append(f"problem.name: {name!r} with args {args} cannot be made: {exc}")
+    return None

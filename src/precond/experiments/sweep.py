@@ -34,10 +34,14 @@ import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from .spec import Experiment, RunConfig, canonical_json, resolve_problem
+from .run_config import RunConfig
+from .spec import Experiment
 from .store import LEASE_TIMEOUT, Lease, Store
+
+if TYPE_CHECKING:
+    from precond.problems import ProblemHandle
 
 
 # ---- environment ---------------------------------------------------------------------------------
@@ -74,8 +78,11 @@ def environment() -> dict[str, Any]:
 # ---- tasks ---------------------------------------------------------------------------------------
 @dataclass
 class Task:
+    """Runs for one worker: one config, or configs batched as one (``vectorized``), of ``problem``."""
+
     configs: list[RunConfig]
     vectorized: bool
+    problem: ProblemHandle  # pickled by name: the worker looks up the factory, not the spec
 
 
 def _init_worker(extra_path: list[str], owner_pid: int) -> None:
@@ -98,43 +105,37 @@ def execute(task: Task) -> list[tuple[str, dict[str, Any] | None, str | None]]:
 
     try:
         if task.vectorized:
-            recs = run_group(task.configs)
+            recs = run_group(task.configs, task.problem)
             return [(c.key, r, None) for c, r in zip(task.configs, recs)]
     except Exception:  # noqa: BLE001 - fall back to one-by-one, which reports per run
         pass
     out = []
     for c in task.configs:
         try:
-            out.append((c.key, run_one(c), None))
+            out.append((c.key, run_one(c, task.problem), None))
         except Exception:  # noqa: BLE001
             out.append((c.key, None, traceback.format_exc(limit=8)))
     return out
 
 
-def plan(configs: list[RunConfig], vectorize: str, max_rows: int = 4096) -> list[Task]:
-    """Tasks: vectorizable configs grouped by :func:`vectorized.group_key`, the others one by one."""
-    from .spec import vectorizable
-    from .vectorized import ELEMENTWISE, group_key
+def plan(configs: list[RunConfig], vectorize: str, problem: ProblemHandle, max_rows: int = 4096) -> list[Task]:
+    """Tasks for ``configs`` (all of ``problem``): with a vectorizable problem, those of a batchable
+    optimizer (its class's ``batchable``) and no diagnostics grouped by :func:`vectorized.group_key`
+    (at most ``max_rows`` a task), the others one by one."""
+    from .vectorized import batchable, group_key
 
+    if vectorize == "never" or not problem.vectorizable:
+        return [Task([c], False, problem) for c in configs]
     tasks: list[Task] = []
-    if vectorize == "never" or not configs:
-        return [Task([c], False) for c in configs]
-    problem_ok: dict[str, bool] = {}
     groups: dict[str, list[RunConfig]] = {}
     for c in configs:
-        pk = canonical_json([c.problem, c.problem_args])
-        if pk not in problem_ok:
-            try:
-                problem_ok[pk] = vectorizable(resolve_problem(c.problem, c.problem_args))
-            except Exception:  # noqa: BLE001 - the run itself will report it
-                problem_ok[pk] = False
-        if problem_ok[pk] and c.optimizer.lower() in ELEMENTWISE and not c.diagnostics:
+        if batchable(c.optimizer) and not c.diagnostics:
             groups.setdefault(group_key(c), []).append(c)
         else:
-            tasks.append(Task([c], False))
+            tasks.append(Task([c], False, problem))
     for g in groups.values():
         for i in range(0, len(g), max_rows):
-            tasks.append(Task(g[i : i + max_rows], True))
+            tasks.append(Task(g[i : i + max_rows], True, problem))
     return tasks
 
 
@@ -228,14 +229,14 @@ def run_sweep(
     t0 = time.perf_counter()
     store = Store(store_path)
     try:
-        problem = resolve_problem(exp.spec.problem.name, exp.spec.problem.args)
+        problem = exp.problem
         meta = {
-            "val_metric": getattr(problem, "val_metric", "val_loss"),
-            "test_metric": getattr(problem, "test_metric", "test_loss"),
-            "higher_is_better": bool(getattr(problem, "higher_is_better", False)),
-            "optimum": getattr(problem, "optimum", None),
-            "kind": getattr(problem, "kind", ""),
-            "vectorizable": bool(getattr(problem, "vectorizable", False)),
+            "val_metric": problem.val_metric,
+            "test_metric": problem.test_metric,
+            "higher_is_better": problem.higher_is_better,
+            "optimum": getattr(problem.build(), "optimum", None),  # not one of the handle's fields
+            "kind": problem.kind,
+            "vectorizable": problem.flat,
             "labels": exp.labels(),
             "grids": {lab: g for lab, g in zip(exp.labels(), exp.grids)},
             "seeds": list(exp.spec.seeds),
@@ -260,7 +261,7 @@ def _sweep(exp: Experiment, store: Store, store_path: str | Path, todo: list[Run
            result: SweepResult, *, workers: int, progress: bool, start_method: str | None,
            on_record: Callable[[RunConfig, dict[str, Any]], None] | None, lease_timeout: float) -> None:  # fmt: skip
     """Claim, run and store ``todo`` (the body of :func:`run_sweep`), updating ``result``."""
-    planned = plan(todo, exp.spec.vectorize)
+    planned = plan(todo, exp.spec.vectorize, exp.problem)
     tasks = iter(planned)
     env = environment()
     by_key = {c.key: c for c in todo}
@@ -278,7 +279,7 @@ def _sweep(exp: Experiment, store: Store, store_path: str | Path, todo: list[Run
                 bar.update(len(taken))
             if claimed:
                 mine = set(claimed)
-                return Task([c for c in task.configs if c.key in mine], task.vectorized)
+                return Task([c for c in task.configs if c.key in mine], task.vectorized, task.problem)
         return None
 
     def handle(outs: list[tuple[str, dict[str, Any] | None, str | None]]) -> None:

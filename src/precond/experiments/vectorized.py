@@ -20,16 +20,17 @@ by ``problem.evaluate`` on a model holding the row.
 from __future__ import annotations
 
 import inspect
-import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from precond.optim import available
+from .run_config import RunConfig, canonical_json
+from .runner import _metrics_of
 
-from .runner import DTYPES, _metrics_of
-from .spec import RunConfig, canonical_json, resolve_problem, vectorizable
+if TYPE_CHECKING:
+    from precond.problems import ProblemHandle
+
 
 def batchable(name: str) -> bool:
     """Whether the optimizer called ``name`` can run a batch of configs (its class's ``batchable``)."""
@@ -41,21 +42,6 @@ def batchable(name: str) -> bool:
         return False
 
 
-#: lower-case names of the batchable optimizers (derived from the classes, for the sweep planner)
-ELEMENTWISE = frozenset(name for name, cls in available().items() if cls.batchable)
-
-
-def can_vectorize(cfg: RunConfig, problem: Any | None = None) -> bool:
-    if not batchable(cfg.optimizer) or cfg.diagnostics:
-        return False
-    if problem is None:
-        try:
-            problem = resolve_problem(cfg.problem, cfg.problem_args)
-        except Exception:  # noqa: BLE001
-            return False
-    return vectorizable(problem)
-
-
 def group_key(cfg: RunConfig) -> str:
     """Configs with the same key run as one batch (everything but seed and lr agree)."""
     hp = {k: v for k, v in cfg.hyperparameters.items() if k != "lr"}
@@ -63,16 +49,18 @@ def group_key(cfg: RunConfig) -> str:
                            cfg.eval_every, cfg.divergence_bound, cfg.dtype, cfg.trajectory, list(cfg.metrics)])  # fmt: skip
 
 
-def run_group(cfgs: list[RunConfig]) -> list[dict[str, Any]]:
-    """Run configs that share :func:`group_key` as one batch; one record per config, in order."""
+def run_group(cfgs: list[RunConfig], problem: ProblemHandle | None = None) -> list[dict[str, Any]]:
+    """Run configs that share :func:`group_key` as one batch; one record per config, in order.
+    ``problem``: their problem as their sweep resolved it (default: resolved from the first config)."""
     from precond.optim import get_optimizer
     from precond.optim.functional import agd_adaptive_mask
+    from precond.problems import DTYPES
 
     t0 = time.perf_counter()
     c0 = cfgs[0]
     if any(group_key(c) != group_key(c0) for c in cfgs):
         raise ValueError("run_group: configs differ in more than seed and lr")
-    problem = resolve_problem(c0.problem, c0.problem_args, c0.dtype)
+    problem = (problem or c0.resolve_problem()).build()
     dtype = DTYPES[c0.dtype]
     C = len(cfgs)
     rows = []
@@ -94,7 +82,6 @@ def run_group(cfgs: list[RunConfig]) -> list[dict[str, Any]]:
     opt = cls.batched(X, lrs, **hp)  # one lr per row, each validated; the reference loop
     active = torch.ones(C, dtype=torch.bool)
     diverged_step = [None] * C
-    final_loss = [math.nan] * C
     histories: list[dict[str, list[Any]]] = [{"step": [], "train_loss": []} for _ in range(C)]
     track = c0.trajectory and d == 2
     traj = [X.detach().clone()] if track else []
@@ -135,11 +122,10 @@ def run_group(cfgs: list[RunConfig]) -> list[dict[str, Any]]:
             break
         grad[~active] = 0.0
         opt.step()
-        final_loss_t = lv
         if track:
             traj.append(X.detach().clone())
         if t % c0.eval_every == 0 or t == c0.steps:
-            record(t, final_loss_t, True)
+            record(t, lv, True)
     wall = (time.perf_counter() - t0) / C
     out = []
     for i, c in enumerate(cfgs):
