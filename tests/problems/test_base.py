@@ -92,3 +92,20 @@ def test_every_dataset_uses_the_one_format(tmp_path, monkeypatch):
     for find, env in ((cifar10.find_cifar10, "PRECOND_CIFAR10_DIR"), (ptb.find_ptb, "PRECOND_PTB_DIR")):
         with pytest.raises(FileNotFoundError, match=rf"no data directory given \(argument data_dir or env var {env}\); download"):
             find(None)
+
+
+def test_describe_entries_declared_per_class(tmp_path):
+    base = ["name", "kind", "size", "source"]
+    assert list(P.get("quadratic").describe()) == base + ["optimum", "condition_number", "basis"]
+    assert P.get("quadratic", condition_number=10.0).describe()["condition_number"] == pytest.approx(10.0, rel=1e-12)
+    assert P.get("rosenbrock").describe() == {"name": "rosenbrock", "kind": "analytic", "size": 2, "optimum": 0.0,
+                                             "source": "classic (Rosenbrock 1960); seed 003's ravine in its hardest form"}
+    assert P.get("linear_regression", basis="random").describe()["covariance"] == "spectrum/random"
+    assert P.get("sklearn_logreg", dataset="wine").describe()["dataset"] == "wine"
+    assert P.get("shakespeare_lstm").describe()["data"].startswith(P.get("shakespeare_lstm").data_source)
+    assert list(P.get("wilson").describe()) == base
+
+
+def test_cifar10_takes_no_device_argument():
+    with pytest.raises(P.ProblemArgumentError, match=r"'device' is not an argument; allowed: data_dir, batch_size, n_val, augment$"):
+        P.resolve("cifar10_resnet20", {"device": "cuda"})
