@@ -32,6 +32,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 
 demo: install
 	$(VENV)/bin/precond demo
+	$(VENV)/bin/precond claims --quick
 
 test: install
 	$(PY) -m pytest -q

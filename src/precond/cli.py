@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "problems": "precond.problems.cli",
     "run": "precond.experiments.cli_run",
     "report": "precond.experiments.cli_report",
+    "claims": "precond.claims.cli",
 }
 BENCH: dict[str, str] = {
     "step": "precond.experiments.bench_step",
