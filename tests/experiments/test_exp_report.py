@@ -94,3 +94,39 @@ def test_report_renders_in_chromium(report, tmp_path):
     shot = tmp_path / "shot.png"
     subprocess.run([exe, *flags, f"--screenshot={shot}", html.as_uri()], capture_output=True, timeout=120)
     assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+# ---- issue 12: one document, two renderers; sections from a list --------------------------------------------
+def test_one_document_renders_to_html_and_markdown():
+    from precond.experiments.document import Bold, Code, Details, Document, Figure, Paragraph, Preformatted, Section, Table
+    from precond.experiments.render import to_html, to_markdown
+
+    doc = Document("t", "Title", [Paragraph(("a < b, ", Bold("x&y"), " and ", Code("run")), "small")],
+                   [Section("S", [Table([["k", "v"], ["a|b", "<1>"]]), Figure("fig/f.png", "cap's", "fig/f.svg"),
+                                  Details("more", [Preformatted("  x = 1\n", "toml")])], anchor="s")])  # fmt: skip
+    h = to_html(doc)
+    assert "<p class='small'>a &lt; b, <b>x&amp;y</b> and <code>run</code></p>" in h
+    assert "<h2 id='s'>S</h2>\n<table><thead><tr><th>k</th><th>v</th></tr></thead><tbody><tr><td>a|b</td><td>&lt;1&gt;</td></tr></tbody></table>" in h
+    assert "<figure><a href='fig/f.svg'><img src='fig/f.png' alt='cap&#x27;s'></a><figcaption>cap&#x27;s</figcaption></figure>" in h
+    assert "<details><summary>more</summary><pre>  x = 1\n</pre></details>\n</body></html>" in h
+    assert to_markdown(doc) == (
+        "# Title\n\na < b, **x&y** and `run`\n\n## S\n\n| k | v |\n|---|---|\n| a\\|b | <1> |\n\n![cap's](fig/f.png)\n\n"
+        "<details><summary>more</summary>\n\n```toml\nx = 1\n```\n\n</details>\n")
+
+
+def test_report_sections_come_from_a_list(report, tmp_path):
+    from precond.experiments.document import Paragraph, Section
+    from precond.experiments.report import SECTIONS
+
+    d, _ = report
+
+    def claims(ctx):
+        return [Section("Claims", [Paragraph((f"{len(ctx.experiments)} experiments checked",))], anchor="claims")]
+
+    html = build_report(d / "s.sqlite", tmp_path / "out", sections=[*SECTIONS, claims]).read_text()
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert html.index("<h2 id='quad'>quad</h2>") < html.index("<h2>Across problems</h2>") < html.index("<h2 id='claims'>Claims</h2>")
+    assert html.endswith("<h2 id='claims'>Claims</h2>\n<p>2 experiments checked</p>\n</body></html>")
+    assert md.endswith("## Claims\n\n2 experiments checked\n")
+    only = build_report(d / "s.sqlite", tmp_path / "only", sections=[claims]).read_text()
+    assert "<h2" in only and "Across problems" not in only and "<h2 id='quad'>" not in only
