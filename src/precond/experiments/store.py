@@ -415,18 +415,21 @@ class Store:
             flat = {k: r[k] for k in ("key", "experiment", "problem", "optimizer", "label", "seed", "steps", "status",
                                        "diverged_step", "wall_time", "mode", "spec_hash")}  # fmt: skip
             flat["problem_args"] = _dumps(r["problem_args"])
-            for k, v in r["hyperparameters"].items():
-                flat[f"hp.{k}"] = _dumps(v) if isinstance(v, (list, tuple, dict)) else v
-            for k, v in r["final_metrics"].items():
-                flat[f"final.{k}"] = _dumps(v) if isinstance(v, (list, tuple, dict)) else v
+            for prefix, values in (("hp", r["hyperparameters"]), ("final", r["final_metrics"])):
+                flat.update({f"{prefix}.{k}": _dumps(v) if isinstance(v, (list, tuple, dict)) else v for k, v in values.items()})
             rows.append(flat)
         return rows
 
-    def export_csv(self, path: str | Path, experiment: str | None = None) -> int:
+    def _flat_table(self, experiment: str | None) -> tuple[list[dict[str, Any]], list[str]]:
+        """:meth:`flat_rows` and their columns, in order of first appearance."""
         rows = self.flat_rows(experiment)
         cols: list[str] = []
         for r in rows:
             cols.extend(c for c in r if c not in cols)
+        return rows, cols
+
+    def export_csv(self, path: str | Path, experiment: str | None = None) -> int:
+        rows, cols = self._flat_table(experiment)
         with open(path, "w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=cols)
             w.writeheader()
@@ -441,10 +444,7 @@ class Store:
             raise RuntimeError(
                 "Parquet export needs pyarrow, which is not installed: `pip install pyarrow`, or export CSV instead"
             ) from None
-        rows = self.flat_rows(experiment)
-        cols: list[str] = []
-        for r in rows:
-            cols.extend(c for c in r if c not in cols)
+        rows, cols = self._flat_table(experiment)
         table = pa.table({c: [r.get(c) for r in rows] for c in cols})
         pq.write_table(table, str(path))
         return len(rows)
