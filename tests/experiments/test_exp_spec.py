@@ -233,3 +233,28 @@ def test_non_finite_values_are_refused_by_the_spec():
     """The one value rule the spec keeps: runs are keyed and stored as JSON, which has no inf or nan."""
     msg = _err(GOOD.replace("lr = [0.1, 0.01]", "lr = [0.1, inf]"))
     assert "optimizers[1].hyperparameters.lr: inf is not finite" in msg
+
+
+class _Validated:
+    """An optimizer class that says what it accepts without being built (as precond's validate_options)."""
+
+    def __init__(self, params, **hp):
+        raise AssertionError("refusal() must ask validate_options, not construct")
+
+    @classmethod
+    def validate_options(cls, a=0, b=0):
+        if a and b:
+            raise ValueError("a and b cannot both be set")
+        if a < 0:
+            raise ValueError(f"invalid a={a}: must be >= 0")
+
+
+def test_refusal_asks_validate_options_and_blames_one_key_or_the_setting():
+    from precond.experiments.hyperparameters import _refusal_line, refusal
+
+    assert refusal(_Validated, {"a": 1}) is None
+    assert refusal(_Validated, {"a": -1}) == "invalid a=-1: must be >= 0"
+    where = "optimizers[2].hyperparameters"
+    assert _refusal_line(where, "V", _Validated, {"a": -1, "b": 0}, "m") == "optimizers[2].hyperparameters.a: -1 is refused by V: m"
+    # either key alone is fine: the setting is named
+    assert _refusal_line(where, "V", _Validated, {"a": 1, "b": (1, 2)}, "m") == "optimizers[2].hyperparameters: V refuses {'a': 1, 'b': [1, 2]}: m"
