@@ -19,7 +19,7 @@ import numpy as np
 
 from . import figures as F
 from .base import Check, Claim, Computation, OpenSetting, Verdict, combine, flag, fmt
-from .measure import first_at_or_below, mean_ci, trajectory, tune_on, values_along
+from .measure import mean_ci, tuned_steps, values_along
 
 PROBLEM = "notes_quadratic"
 TARGET = (1.0, 10.0)  # the notes' P^-1 g
@@ -56,39 +56,24 @@ def computations(p: Mapping[str, Any]) -> dict[str, Computation]:
     return {"pinv_g": Computation(f"{__name__}:preconditioned_gradient", {})}
 
 
-def _steps_to_tol(problem: Any, run: dict[str, Any], tol: float) -> tuple[int, np.ndarray]:
-    traj = trajectory(run)
-    gap = values_along(problem, traj) - float(problem.optimum)
-    t = first_at_or_below(gap, tol) if run["status"] == "done" else None
-    return (run["steps"] + 1 if t is None else t), traj
-
-
 def measure(inputs: Any, p: Mapping[str, Any]) -> dict[str, Any]:
     tol = float(p["tol"])
-    prob = inputs.problem("gd")
-    gd_runs = inputs.runs("gd")
-    steps, trajs = {}, {}
-    for r in gd_runs:
-        steps[r["key"]], trajs[r["key"]] = _steps_to_tol(prob, r, tol)
-    gd = tune_on(gd_runs, "steps_to_tol", steps, inputs.grids("gd"))["GD"]
+    optimum = float(inputs.problem("gd").optimum)
+    gd = tuned_steps(inputs, "gd", optimum + tol)["GD"]
     zig = []
-    for r in gd["runs"]:
-        x = trajs[r["key"]][: steps[r["key"]] + 1, 0]
+    for traj, steps in zip(gd["traj"], gd["values"]):
+        x = traj[: steps + 1, 0]
         x = x[: int(np.argmax(np.abs(x) < 1e-9 * np.abs(x[0]))) or len(x)]  # until x is zero to 9 digits
         zig.append(float(np.mean(np.sign(x[1:]) != np.sign(x[:-1]))) if len(x) > 1 else 0.0)
-    newton = [_steps_to_tol(prob, r, tol) for r in sorted(inputs.runs("newton"), key=lambda r: r["seed"])]
-    by_lr: dict[float, list[int]] = {}
-    for r in gd_runs:
-        by_lr.setdefault(float(r["hyperparameters"]["lr"]), []).append(steps[r["key"]])
+    newton = tuned_steps(inputs, "newton", optimum + tol)["Newton"]
     pg = inputs.computed("pinv_g")
-    seed0 = gd["runs"][0]
     return {
         "tol": tol, "g": pg["g"], "P": pg["P"], "pinv_g": pg["pinv_g"],
         "pinv_g_error": float(np.max(np.abs(np.array(pg["pinv_g"]) - np.array(TARGET)))),
-        "newton_steps": [s for s, _ in newton], "gd_lr": float(gd["hyperparameters"]["lr"]),
-        "gd_steps": [int(v) for v in gd["values"]], "gd_zigzag": zig, "gd_edge": gd["edge"], "budget": int(p["steps"]),
-        "_plot": {"gd_traj": trajs[seed0["key"]].tolist(), "newton_traj": newton[0][1].tolist(),
-                  "lr": sorted(by_lr), "steps_by_lr": [float(np.mean(by_lr[k])) for k in sorted(by_lr)]},
+        "newton_steps": newton["values"], "gd_lr": gd["lr"], "gd_steps": gd["values"], "gd_zigzag": zig,
+        "gd_edge": gd["edge"], "budget": int(p["steps"]),
+        "_plot": {"gd_traj": gd["traj"][0].tolist(), "newton_traj": newton["traj"][0].tolist(),
+                  "lr": list(gd["by_lr"]), "steps_by_lr": list(gd["by_lr"].values())},
     }  # fmt: skip
 
 

@@ -326,8 +326,8 @@ class Inputs:
         """Every run of experiment ``tag``, all of its spec (raises :class:`MissingRuns` otherwise)."""
         exp = self.experiment(tag)
         runs = self._store.runs(exp.name, history=history)
-        keys = {c.key for c in exp.runs()}
-        runs = [r for r in runs if r["key"] in keys and r["spec_hash"] == exp.spec_hash]
+        keys, spec_hash = {c.key for c in exp.runs()}, exp.spec_hash
+        runs = [r for r in runs if r["key"] in keys and r["spec_hash"] == spec_hash]
         if len(runs) < len(keys):
             err = self._outcome.errors.get(exp.name, "not run yet")
             raise MissingRuns(f"experiment {tag!r} ({exp.name}): {len(keys) - len(runs)} of {len(keys)} runs missing ({err})")

@@ -132,3 +132,32 @@ def tune_on(runs: list[dict[str, Any]], metric: str, values: dict[str, float], g
         out[res.label] = {"hyperparameters": res.hyperparameters, "runs": chosen, "edge": list(res.edge),
                           "values": [values.get(r["key"], math.nan) for r in chosen]}  # fmt: skip
     return out
+
+
+def steps_to_level(problem: Any, run: dict[str, Any], level: float) -> tuple[int, np.ndarray]:
+    """Steps until ``problem.value`` of the run's iterate is ``<= level`` (``steps + 1`` if never,
+    or if the run diverged), and the run's trajectory."""
+    traj = trajectory(run)
+    t = first_at_or_below(values_along(problem, traj), level) if run["status"] == "done" else None
+    return (run["steps"] + 1 if t is None else t), traj
+
+
+def tuned_steps(inputs: Any, tag: str, level: float) -> dict[str, dict[str, Any]]:
+    """Per label of experiment ``tag``: the lr with the fewest steps to ``value <= level`` (mean over
+    seeds, :func:`tune_on`), its steps per seed (``values``), ``runs``, ``edge`` notes, the
+    trajectories of its runs (``traj``), and the mean steps at every lr of the grid (``by_lr``)."""
+    problem = inputs.problem(tag)
+    runs = inputs.runs(tag)
+    steps, trajs = {}, {}
+    for r in runs:
+        steps[r["key"]], trajs[r["key"]] = steps_to_level(problem, r, level)
+    out = tune_on(runs, "steps_to_level", steps, inputs.grids(tag))
+    for label, res in out.items():
+        by_lr: dict[float, list[int]] = {}
+        for r in runs:
+            if r["label"] == label:
+                by_lr.setdefault(float(r["hyperparameters"].get("lr", math.nan)), []).append(steps[r["key"]])
+        res["lr"] = float(res["hyperparameters"].get("lr", math.nan))
+        res["traj"] = [trajs[r["key"]] for r in res["runs"]]
+        res["by_lr"] = {k: float(np.mean(v)) for k, v in sorted(by_lr.items())}
+    return out

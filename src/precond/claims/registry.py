@@ -9,6 +9,8 @@ from .base import Claim
 
 MODULES = (
     "c01_preconditioning",
+    "c02_momentum",
+    "c03_adagrad_rmsprop",
 )
 
 
