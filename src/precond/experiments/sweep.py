@@ -269,6 +269,7 @@ def _sweep(exp: Experiment, store: Store, store_path: str | Path, todo: list[Run
     best: tuple[float, str] | None = None
     sign = -1.0 if meta["higher_is_better"] else 1.0
     lease = Lease()
+    spec_hash = exp.spec_hash  # once: it hashes every run key
 
     def next_task() -> Task | None:
         """The next task, cut down to the runs this sweep could claim (None: nothing left)."""
@@ -294,7 +295,7 @@ def _sweep(exp: Experiment, store: Store, store_path: str | Path, todo: list[Run
                 continue
             full = dict(rec, key=key, experiment=cfg.experiment, problem=cfg.problem, problem_args=cfg.problem_args,
                         optimizer=cfg.optimizer, label=cfg.label, hyperparameters=cfg.hyperparameters, seed=cfg.seed,
-                        steps=cfg.steps, config=cfg.to_dict(), env=env, spec_hash=exp.spec_hash)  # fmt: skip
+                        steps=cfg.steps, config=cfg.to_dict(), env=env, spec_hash=spec_hash)  # fmt: skip
             records.append(full)
             result.diverged += rec["status"] == "diverged"
             v = rec["final_metrics"].get(meta["val_metric"])

@@ -128,6 +128,7 @@ def run_group(cfgs: list[RunConfig], problem: ProblemHandle | None = None) -> li
             record(t, lv, True)
     wall = (time.perf_counter() - t0) / C
     out = []
+    steps_rows = torch.stack(traj).transpose(0, 1) if track else None  # (C, steps + 1, d): one tensor, then a list per row
     for i, c in enumerate(cfgs):
         h = histories[i]
         status = "done" if diverged_step[i] is None else "diverged"
@@ -136,7 +137,7 @@ def run_group(cfgs: list[RunConfig], problem: ProblemHandle | None = None) -> li
             final = {k: v[-1] for k, v in h.items() if k != "step" and v}
         if track:
             n = len(traj) if diverged_step[i] is None else diverged_step[i]
-            h["trajectory"] = [traj[s][i].tolist() for s in range(n)]
+            h["trajectory"] = steps_rows[i, :n].tolist()
         out.append({"status": status, "diverged_step": diverged_step[i], "final_metrics": final, "history": h,
                     "wall_time": wall, "mode": f"vectorized[{C}]"})  # fmt: skip
     return out
