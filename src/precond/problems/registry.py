@@ -79,6 +79,9 @@ def _natural_type(param: inspect.Parameter) -> str | None:
     """What kind of TOML value a parameter takes, from its default or else its annotation: one of
     ``_NATURAL``'s descriptions, ``"an array"`` for tuple defaults, or None when there is no single answer."""
     d = param.default
+    ann = param.annotation
+    if isinstance(ann, str) and len({_NATURAL.get(t.strip(), t.strip()) for t in ann.split("|") if t.strip() != "None"}) > 1:
+        return None  # "str | Sequence[float]": the default's kind is one of several
     if isinstance(d, bool):
         return _NATURAL["bool"]
     if isinstance(d, numbers.Real):
@@ -87,7 +90,6 @@ def _natural_type(param: inspect.Parameter) -> str | None:
         return _NATURAL["str"]
     if isinstance(d, tuple):
         return "an array"
-    ann = param.annotation
     if d is None and isinstance(ann, str):  # "float | None": postponed annotations are strings
         kinds = {_NATURAL.get(t.strip()) for t in ann.split("|") if t.strip() != "None"}
         return kinds.pop() if len(kinds) == 1 else None
