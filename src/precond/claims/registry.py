@@ -11,6 +11,7 @@ MODULES = (
     "c01_preconditioning",
     "c02_momentum",
     "c03_adagrad_rmsprop",
+    "c04_adam_properties",
 )
 
 
