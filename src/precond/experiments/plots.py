@@ -104,6 +104,15 @@ def trajectories(problem: Any, runs: list[dict[str, Any]], tuned: list[TunedResu
             paths[res.label] = np.array(rs[0]["history"]["trajectory"], dtype=float)
     if not paths or problem is None or not hasattr(problem, "value"):
         return None
+    if any(p.ndim != 2 or p.shape[1] != 2 for p in paths.values()):  # 1-D problems: the iterate against the step
+        fig, ax = plt.subplots(figsize=(6.4, 4.0))
+        for label, p in paths.items():
+            ax.plot(np.arange(len(p)), p.reshape(len(p), -1)[:, 0], lw=1.0, label=label)
+        ax.set_xlabel("step")
+        ax.set_ylabel("x")
+        ax.set_title("iterates of the tuned settings")
+        ax.legend(fontsize=8)
+        return save(fig, base)
     import torch
 
     allpts = np.concatenate([p[np.all(np.isfinite(p), axis=1)] for p in paths.values()])

@@ -55,11 +55,14 @@ class RunConfig:
     trajectory: bool = True
     dtype: str = "float64"
     extra: dict[str, Any] = field(default_factory=dict)
+    lr_schedule: str = "constant"  # or "inverse_sqrt": lr / sqrt(t) at step t
 
     def identity(self) -> dict[str, Any]:
         """What the key hashes: everything that changes the run's record (experiment, problem config,
-        optimizer and its label, hyperparameters, seed, budget, dtype, diagnostics, metrics, trajectory)."""
-        return {
+        optimizer and its label, hyperparameters, seed, budget, dtype, diagnostics, metrics, trajectory,
+        and the lr schedule when it is not constant, so that keys of constant-lr runs stay as they were)."""
+        schedule = {} if self.lr_schedule == "constant" else {"lr_schedule": self.lr_schedule}
+        return {**schedule,
             "experiment": self.experiment,
             "problem": {"name": self.problem, "args": self.problem_args},
             "optimizer": self.optimizer,

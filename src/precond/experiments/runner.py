@@ -45,6 +45,18 @@ def _metrics_of(problem: Any, model: torch.nn.Module, wanted: tuple[str, ...]) -
 NOISE_STREAM_OFFSET = 1_000_003  # a batch stream independent of the training one, for noise estimates
 
 
+def _online_regret(problem: Any, played: list[list[float]], history: dict[str, list[Any]], final: dict[str, Any]) -> None:
+    """For the online problems (Reddi et al.'s counterexamples): the average regret ``R_t / t`` of the points
+    played, ``x_t`` at step t (:func:`precond.problems.counterexamples.regret`), at every evaluation and at the end."""
+    from precond.problems.counterexamples import OnlineLinear, regret
+
+    if not isinstance(problem, OnlineLinear) or not played:
+        return
+    avg = regret(problem, played).average.reshape(len(played), -1)[:, 0]
+    history["average_regret"] = [math.nan if s == 0 else float(avg[s - 1]) for s in history["step"]]
+    final["average_regret"] = float(avg[-1])
+
+
 def run_one(cfg: RunConfig, problem: ProblemHandle | None = None) -> dict[str, Any]:
     """Run ``cfg`` to the end (or to divergence); returns the store record (without env).
     ``problem``: ``cfg``'s problem as its sweep resolved it (default: resolved from ``cfg``)."""
@@ -55,6 +67,9 @@ def run_one(cfg: RunConfig, problem: ProblemHandle | None = None) -> dict[str, A
     torch.manual_seed(cfg.seed)
     model = problem.model(cfg.seed)  # in the problem's dtype (the spec's, where the problem takes one)
     opt = get_optimizer(cfg.optimizer)(model.parameters(), **cfg.hyperparameters)
+    schedule = None
+    if cfg.lr_schedule == "inverse_sqrt":  # lr / sqrt(t) at step t = k + 1
+        schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 1.0 / math.sqrt(k + 1))
     batches = problem.batches(cfg.seed)
     # the spec's diagnostics at the evaluation cadence (they cost only when due); AGD's fraction only for AGD
     diags = [d for d in make_diagnostics(cfg.diagnostics, cfg.eval_every) if d.applies_to(opt)]
@@ -72,7 +87,7 @@ def run_one(cfg: RunConfig, problem: ProblemHandle | None = None) -> dict[str, A
         def sample_losses(n: int) -> list[Any]:
             return [lambda m, b=next(noise_batches): problem.loss(m, b) for _ in range(n)]
     params = [p for p in model.parameters() if p.requires_grad]
-    track = cfg.trajectory and sum(p.numel() for p in params) == 2
+    track = cfg.trajectory and sum(p.numel() for p in params) in (1, 2)
     history: dict[str, list[Any]] = {"step": [], "train_loss": []}
     trajectory: list[list[float]] = []
     if track:
@@ -121,6 +136,8 @@ def run_one(cfg: RunConfig, problem: ProblemHandle | None = None) -> dict[str, A
             status, diverged_step = "diverged", t
             break
         problem.after_step(model, t)
+        if schedule is not None:
+            schedule.step()
         if diags:
             ctx.step = t
             for k, v in run_after(diags, ctx).items():
@@ -137,6 +154,8 @@ def run_one(cfg: RunConfig, problem: ProblemHandle | None = None) -> dict[str, A
         final["train_loss"] = last_loss
     if track:
         history["trajectory"] = trajectory
+        if status == "done":
+            _online_regret(problem, trajectory[:-1], history, final)
     return {
         "status": status,
         "diverged_step": diverged_step,

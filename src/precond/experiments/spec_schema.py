@@ -44,6 +44,8 @@ class OptimizerSpec(_Strict):
     name: str = Field(min_length=1)
     label: str | None = None
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    lr_schedule: Literal["constant", "inverse_sqrt"] = Field(
+        default="constant", description="constant: lr every step; inverse_sqrt: lr / sqrt(t) at step t (Reddi et al.'s alpha_t)")
 
 
 class ExperimentSpec(_Strict):
@@ -56,7 +58,7 @@ class ExperimentSpec(_Strict):
     metrics: list[str] = Field(default_factory=list)
     diagnostics: list[str] = Field(default_factory=list)
     vectorize: Literal["auto", "never", "always"] = "auto"
-    trajectory: bool = Field(default=True, description="record the iterate of 2-D problems every step")
+    trajectory: bool = Field(default=True, description="record the iterate of 1-D and 2-D problems every step")
     dtype: Literal["float32", "float64"] = "float64"
 
     @field_validator("seeds")

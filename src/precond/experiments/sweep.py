@@ -129,7 +129,7 @@ def plan(configs: list[RunConfig], vectorize: str, problem: ProblemHandle, max_r
     tasks: list[Task] = []
     groups: dict[str, list[RunConfig]] = {}
     for c in configs:
-        if batchable(c.optimizer) and not c.diagnostics:
+        if batchable(c.optimizer) and not c.diagnostics and c.lr_schedule == "constant":
             groups.setdefault(group_key(c), []).append(c)
         else:
             tasks.append(Task([c], False, problem))

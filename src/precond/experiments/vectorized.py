@@ -83,7 +83,7 @@ def run_group(cfgs: list[RunConfig], problem: ProblemHandle | None = None) -> li
     active = torch.ones(C, dtype=torch.bool)
     diverged_step = [None] * C
     histories: list[dict[str, list[Any]]] = [{"step": [], "train_loss": []} for _ in range(C)]
-    track = c0.trajectory and d == 2
+    track = c0.trajectory and d in (1, 2)
     traj = [X.detach().clone()] if track else []
     is_agd = c0.optimizer.lower() == "agd"
 
