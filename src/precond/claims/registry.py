@@ -12,6 +12,8 @@ MODULES = (
     "c02_momentum",
     "c03_adagrad_rmsprop",
     "c04_adam_properties",
+    "c05_reddi",
+    "c06_adamw",
 )
 
 

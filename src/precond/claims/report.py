@@ -43,7 +43,8 @@ def summary_rows(results: list[ClaimResult]) -> list[list[str]]:
 def _design(p: Plan, name: str) -> str:
     exp = p.sweeps[name]
     s = exp.spec
-    opts = "; ".join(f"{lab} {grid}" for lab, grid in zip(exp.labels(), exp.grids))
+    opts = "; ".join(f"{lab} {grid}" + ("" if o.lr_schedule == "constant" else f" ({o.lr_schedule} lr schedule)")
+                     for lab, grid, o in zip(exp.labels(), exp.grids, s.optimizers))
     return (f"problem {s.problem.name} {dict(s.problem.args) or ''}, seeds {list(s.seeds)}, {exp.steps} steps, "
             f"dtype {s.dtype}; {opts}")  # fmt: skip
 
