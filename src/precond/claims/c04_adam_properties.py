@@ -29,7 +29,7 @@ import numpy as np
 
 from . import figures as F
 from .base import Check, Claim, Computation, OpenSetting, Verdict, combine, flag, fmt
-from .measure import by_label, mean_ci, proportion_ci, spearman, trajectory
+from .measure import by_label, fold, mean_ci, normal_ci, proportion_ci, spearman, trajectory
 
 SCALES = (1e-4, 1e-2, 1.0, 1e2, 1e4)
 CHECKPOINTS = (1, 2, 5, 10, 50)
@@ -146,22 +146,13 @@ def measure(inputs: Any, p: Mapping[str, Any]) -> dict[str, Any]:
                       "nsr": ns["nsr"], "mean_step": ns["mean_step_over_lr"], "hist": st["hist"]}}  # fmt: skip
 
 
-def _abs_interval(est: float, se: float) -> tuple[float, float, float]:
-    """|bias| with the 95% normal interval of the bias, folded: [0, max] when it contains 0."""
-    from scipy.stats import norm
-
-    h = float(norm.ppf(0.975)) * se
-    lo, hi = est - h, est + h
-    return abs(est), (0.0 if lo <= 0 <= hi else min(abs(lo), abs(hi))), max(abs(lo), abs(hi))
-
-
 def verdict(n: Mapping[str, Any]) -> Verdict:
     checks = []
     for t, (est, se) in n["bias"]["m_hat"].items():
-        checks.append(Check.ci(f"bias correction: |E[m_hat_{t}] / mu - 1|", _abs_interval(est, se), "<", 0.05))
+        checks.append(Check.ci(f"bias correction: |E[m_hat_{t}] / mu - 1|", fold(normal_ci(est, se)), "<", 0.05))
     t_last = max(n["bias"]["v_hat"], key=int)
-    checks.append(Check.ci(f"bias correction: |E[v_hat_{t_last}] / nu - 1|", _abs_interval(*n["bias"]["v_hat"][t_last]), "<", 0.05))
-    checks.append(Check.ci("uncorrected: |E[m_1] / mu - 1| (expected b1 = 0.9)", _abs_interval(*n["bias"]["m"]["1"]), ">", 0.5))
+    checks.append(Check.ci(f"bias correction: |E[v_hat_{t_last}] / nu - 1|", fold(normal_ci(*n["bias"]["v_hat"][t_last])), "<", 0.05))
+    checks.append(Check.ci("uncorrected: |E[m_1] / mu - 1| (expected b1 = 0.9)", fold(normal_ci(*n["bias"]["m"]["1"])), ">", 0.5))
     worst_adam = max(n["deviation"]["Adam"].values())
     checks.append(Check(f"scale invariance: Adam's largest relative deviation of the iterates over c in {SCALES[0]:g}..{SCALES[-1]:g}",
                         worst_adam, "<", 1e-2))

@@ -129,9 +129,28 @@ def tune_on(runs: list[dict[str, Any]], metric: str, values: dict[str, float], g
     for res in tune(recs, val_metric=metric, test_metric=metric, higher_is_better=higher_is_better, grids=grids):
         chosen = sorted((r for r in runs if r["label"] == res.label and hp_key(r["hyperparameters"]) == hp_key(res.hyperparameters)),
                         key=lambda r: r["seed"])  # fmt: skip
-        out[res.label] = {"hyperparameters": res.hyperparameters, "runs": chosen, "edge": list(res.edge),
+        edge = [] if _interior_tie(recs, res, metric, (grids or {}).get(res.label) or {}, higher_is_better) else list(res.edge)
+        out[res.label] = {"hyperparameters": res.hyperparameters, "runs": chosen, "edge": edge,
                           "values": [values.get(r["key"], math.nan) for r in chosen]}  # fmt: skip
     return out
+
+
+def _interior_tie(recs: list[dict[str, Any]], res: Any, metric: str, grid: dict[str, list[Any]], higher_is_better: bool) -> bool:
+    """Whether a setting inside the grid scores as well as the chosen one at its edge: then the
+    optimum is not beyond the edge (the protocol chose the edge only by grid order among ties)."""
+    worst = -math.inf if higher_is_better else math.inf
+    scores: dict[str, list[float]] = {}
+    for r in recs:
+        if r["label"] == res.label:
+            v = float(r["final_metrics"][metric]) if r["status"] == "done" else worst
+            scores.setdefault(hp_key(r["hyperparameters"]), []).append(v if math.isfinite(v) else worst)
+    best = float(np.mean(scores[hp_key(res.hyperparameters)]))
+
+    def inside(hp: dict[str, Any]) -> bool:
+        return all(min(vals) < hp[k] < max(vals) for k, vals in grid.items()
+                   if k in hp and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vals) and len(set(vals)) > 1)
+
+    return any(float(np.mean(v)) == best and inside(json.loads(h)) for h, v in scores.items())
 
 
 def steps_to_level(problem: Any, run: dict[str, Any], level: float) -> tuple[int, np.ndarray]:
@@ -161,3 +180,19 @@ def tuned_steps(inputs: Any, tag: str, level: float) -> dict[str, dict[str, Any]
         res["traj"] = [trajs[r["key"]] for r in res["runs"]]
         res["by_lr"] = {k: float(np.mean(v)) for k, v in sorted(by_lr.items())}
     return out
+
+
+def normal_ci(estimate: float, standard_error: float) -> Interval:
+    """``estimate +- z_{0.975} standard_error`` (a mean over many independent values)."""
+    from scipy.stats import norm
+
+    h = float(norm.ppf(0.975)) * standard_error
+    return estimate, estimate - h, estimate + h
+
+
+def fold(interval: Interval) -> Interval:
+    """The interval of ``|x|`` from that of ``x``: ``[0, max]`` when it contains 0 (for claims that
+    a quantity is near 0, or far from it, whatever its sign)."""
+    est, lo, hi = interval
+    inside = lo <= 0 <= hi
+    return abs(est), (0.0 if inside else min(abs(lo), abs(hi))), max(abs(lo), abs(hi))

@@ -14,6 +14,7 @@ MODULES = (
     "c04_adam_properties",
     "c05_reddi",
     "c06_adamw",
+    "c07_wilson",
 )
 
 
