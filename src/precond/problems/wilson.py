@@ -103,6 +103,14 @@ class Wilson(Problem):
 
     # ---- Problem interface -----------------------------------------------------------------
     @property
+    def steps_per_epoch(self) -> int:
+        """Batches per pass over the training set (``budget.epochs``): 1 in full batch, else
+        ``n_train // batch_size`` (:func:`~._common.minibatches` drops the remainder)."""
+        if self.batch_size is None or self.batch_size >= self.n_train:
+            return 1
+        return self.n_train // int(self.batch_size)
+
+    @property
     def size(self) -> int:
         return self.dim
 
