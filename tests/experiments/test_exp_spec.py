@@ -258,3 +258,13 @@ def test_refusal_asks_validate_options_and_blames_one_key_or_the_setting():
     assert _refusal_line(where, "V", _Validated, {"a": -1, "b": 0}, "m") == "optimizers[2].hyperparameters.a: -1 is refused by V: m"
     # either key alone is fine: the setting is named
     assert _refusal_line(where, "V", _Validated, {"a": 1, "b": (1, 2)}, "m") == "optimizers[2].hyperparameters: V refuses {'a': 1, 'b': [1, 2]}: m"
+
+
+def test_unknown_curvature_estimator_is_refused_by_the_spec():
+    """Sophia/GaussNewtonDiag keep the estimator as a name the curvature layer checks (issue 12): the
+    spec asks that layer, so --check still refuses a name no estimator has."""
+    msg = _err(GOOD.replace('name = "SGD"', 'name = "Sophia"').replace("momentum = [0.0, 0.9]", 'estimator = ["gnb", "kfac"]'))
+    assert "optimizers[1].hyperparameters.estimator: 'kfac' is refused by Sophia: invalid estimator='kfac'" in msg
+    assert "'hutchinson'" in msg  # the choices
+    exp = parse_spec(GOOD.replace('name = "SGD"', 'name = "Sophia"').replace("momentum = [0.0, 0.9]", 'estimator = "Hutchinson"'))
+    assert exp.grids[1]["estimator"] == ["Hutchinson"]

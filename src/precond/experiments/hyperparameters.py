@@ -33,6 +33,11 @@ def refusal(cls: type, hyperparameters: dict[str, Any]) -> str | None:
             import torch
 
             cls([torch.zeros(1, requires_grad=True)], **hyperparameters)
+        if getattr(cls, "needs_curvature", False) and "estimator" in hyperparameters:
+            # the optimizer keeps the curvature it asks for as a name; the curvature layer knows the names
+            from precond.curvature import canonical_estimator
+
+            canonical_estimator(hyperparameters["estimator"])
     except (ValueError, TypeError) as exc:
         return str(exc)
     except Exception as exc:  # noqa: BLE001 - e.g. torch.optim.Adam indexing a one-element betas
