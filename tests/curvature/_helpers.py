@@ -104,3 +104,13 @@ def clt_half_width(samples: torch.Tensor) -> torch.Tensor:
     """Normal (CLT) half-width for the mean of the rows of ``samples`` ``(n, d)``, Bonferroni over d."""
     n, d = samples.shape
     return norm.ppf(1 - DELTA / (2 * d)) * samples.std(0) / math.sqrt(n)
+
+
+def fd_jacobian(f, x, eps=1e-6):
+    """Central differences of a vector function: (m, d)."""
+    cols = []
+    for j in range(x.numel()):
+        e = torch.zeros_like(x)
+        e[j] = eps
+        cols.append(((f(x + e) - f(x - e)) / (2 * eps)).reshape(-1))
+    return torch.stack(cols, dim=1)

@@ -15,7 +15,7 @@ from precond.curvature.losses import loss_from_outputs
 from precond.curvature.params import flat_params, flatten, preserved_state, set_flat_params
 from precond.optim import GaussNewtonDiag
 
-from .test_exact import fd_jacobian
+from ._helpers import fd_jacobian
 
 
 def bn_mlp(seed: int = 0) -> nn.Module:

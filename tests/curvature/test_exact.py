@@ -9,17 +9,7 @@ from precond.curvature import exact
 from precond.curvature.losses import loss_from_outputs, output_hessian
 from precond.curvature.params import as_function, flat_params, flatten, set_flat_params, unflatten
 
-from ._helpers import problem
-
-
-def fd_jacobian(f, x, eps=1e-6):
-    """Central differences of a vector function: (m, d)."""
-    cols = []
-    for j in range(x.numel()):
-        e = torch.zeros_like(x)
-        e[j] = eps
-        cols.append(((f(x + e) - f(x - e)) / (2 * eps)).reshape(-1))
-    return torch.stack(cols, dim=1)
+from ._helpers import fd_jacobian, problem
 
 
 def test_flatten_roundtrip():

@@ -11,6 +11,8 @@ import torch
 import precond.problems as P
 from precond.problems import cifar10, mnist1d, ptb, shakespeare
 
+from ._data_files import _cifar, _ptb
+
 
 @pytest.mark.parametrize("name,shape", [("digits", (1797, 64, 10)), ("breast_cancer", (569, 30, 2)), ("iris", (150, 4, 3)), ("wine", (178, 13, 3))])
 def test_sklearn_shapes(name, shape):
@@ -103,19 +105,6 @@ def test_shakespeare_checksum_failure(tmp_path):
 
 # ---- CIFAR-10 and PTB on tiny files in the standard formats -----------------------------------
 
-def _cifar(tmp_path, n=6, bad=None):
-    root = tmp_path / "cifar-10-batches-py"
-    root.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for f in cifar10.TRAIN_FILES + [cifar10.TEST_FILE]:
-        data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
-        if bad == f:
-            data = data.astype(np.float32)
-        with open(root / f, "wb") as fh:
-            pickle.dump({b"data": data, b"labels": list(rng.integers(0, 10, n))}, fh)
-    return tmp_path
-
-
 def test_cifar10_tiny_files(tmp_path, monkeypatch):
     monkeypatch.setattr(cifar10, "_CACHE", {})
     d = _cifar(tmp_path)
@@ -141,14 +130,6 @@ def test_cifar10_missing_and_bad(tmp_path, monkeypatch):
     d = _cifar(tmp_path / "bad", bad="data_batch_3")
     with pytest.raises(ValueError, match="data_batch_3: data must be uint8"):
         cifar10.load_cifar10(d)
-
-
-def _ptb(tmp_path, extra=""):
-    lines = ["the cat sat on the mat", "a dog <unk> the cat", "the mat sat"]
-    (tmp_path / "ptb.train.txt").write_text("\n".join(lines * 20) + "\n")
-    (tmp_path / "ptb.valid.txt").write_text("\n".join(lines[::-1] * 5) + extra + "\n")
-    (tmp_path / "ptb.test.txt").write_text("\n".join(lines * 5) + "\n")
-    return tmp_path
 
 
 def test_ptb_tiny_files(tmp_path, monkeypatch):

@@ -69,7 +69,7 @@ def test_seeded_models_and_batches_are_reproducible():
 
 @pytest.mark.parametrize("name", ["ptb_lstm", pytest.param("cifar10_resnet20", marks=pytest.mark.slow)])
 def test_cifar_and_ptb_train_on_tiny_files(tmp_path, name):
-    from .test_datasets import _cifar, _ptb
+    from ._data_files import _cifar, _ptb
 
     if name == "cifar10_resnet20":
         kw, lr = {"data_dir": str(_cifar(tmp_path, n=8)), "batch_size": 8, "augment": False, "n_val": 8}, 3e-3
