@@ -148,9 +148,10 @@ class OpenSetting:
 
 @dataclass(frozen=True)
 class Computation:
-    """A deterministic quantity a claim computes itself (no optimizer run of the engine): the
-    module-level function ``func`` (``"module:function"``) called with ``kwargs``; it returns a
-    JSON-able dict. It is recomputed on every start (keep it to seconds)."""
+    """A quantity a claim computes itself, where the engine cannot (it records no optimizer state):
+    the module-level function ``func`` (``"module:function"``) called with ``kwargs``, returning a
+    JSON-able dict, deterministic (seeded). Its result is kept beside the store, keyed by the
+    function, its arguments and its module's source (:func:`precond.claims.engine.cache_dir`)."""
 
     func: str
     kwargs: Mapping[str, Any]

@@ -54,12 +54,12 @@ def _table(rows: list[list[str]], widths: tuple[int, ...]) -> str:
     return "\n".join(lines)
 
 
-def _header(size: str, store: str, wall: float) -> str:
+def _header(size: str, wall: float) -> str:
     from precond.experiments.sweep import environment
 
     env = environment()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"size {size}; store {Path(store).resolve()}; {wall:.0f} s on {os.cpu_count()} CPUs (load average "
+    return (f"size {size}; {wall:.0f} s on {os.cpu_count()} CPUs (load average "
             f"{load:.1f} at the end); precond {env['precond']}, torch {env['torch']}, commit "
             f"{env.get('git_commit', '?')[:12]}{' (dirty)' if env.get('git_dirty') else ''}; "
             f"{time.strftime('%Y-%m-%d %H:%M')}.")  # fmt: skip
@@ -97,8 +97,10 @@ def main(args: argparse.Namespace) -> int:
                           f"--only {' '.join(args.only)}" if args.only else "", f"--store {store}"]).replace("  ", " ")  # fmt: skip
         print(f"\nprecond claims: {how}; every finished run is in {store}; resume with: {again}", file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
+    print(f"{outcome.runs} runs: {outcome.stored_before} already in the store, "
+          f"{outcome.stored_after - outcome.stored_before} ran now; {len(p.computations)} computations", file=sys.stderr)
     results = engine.evaluate(p, outcome, store, out / "fig")
-    index = report.write(results, p, out, _header(args.size, store, time.perf_counter() - t0))
+    index = report.write(results, p, out, _header(args.size, time.perf_counter() - t0), store)
     if args.json:
         print(json.dumps([r.to_json() for r in results], indent=1, default=str))
     else:

@@ -82,7 +82,16 @@ def experiment_name(claim_id: str, tag: str, spec: Mapping[str, Any]) -> str:
 
 
 def _computation_key(c: Computation) -> str:
-    return hashlib.sha256(json.dumps([c.func, dict(c.kwargs)], sort_keys=True, default=str).encode()).hexdigest()[:16]
+    """A hash of the function's name, its arguments and its module's source (an edited module is a new computation)."""
+    import inspect
+
+    source = inspect.getsource(importlib.import_module(c.func.partition(":")[0]))
+    return hashlib.sha256(json.dumps([c.func, dict(c.kwargs), source], sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def cache_dir(store_path: str | Path) -> Path:
+    """Where the computations' results are kept beside a store: ``<store>.computed/<key>.json``."""
+    return Path(f"{store_path}.computed")
 
 
 # ---- the plan ---------------------------------------------------------------------------------
@@ -170,9 +179,18 @@ def _sweep_job(text: str, name: str, store_path: str, on_record: Callable | None
     return name, res.failed
 
 
-def _computation_job(key: str, func: str, kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def _computation_job(key: str, func: str, kwargs: dict[str, Any], cache: str) -> tuple[str, dict[str, Any]]:
+    """Compute (or read from ``cache``) one computation; a new result is written atomically."""
+    path = Path(cache) / f"{key}.json"
+    if path.is_file():
+        return key, json.loads(path.read_text())
     mod, _, attr = func.partition(":")
-    return key, getattr(importlib.import_module(mod), attr)(**kwargs)
+    result = getattr(importlib.import_module(mod), attr)(**kwargs)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(result))
+    tmp.replace(path)
+    return key, json.loads(path.read_text())
 
 
 @dataclass
@@ -182,6 +200,9 @@ class Outcome:
     computed: dict[str, dict[str, Any]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     wall_time: float = 0.0
+    runs: int = 0  #: runs of every planned experiment
+    stored_before: int = 0  #: of them, already in the store when execute started
+    stored_after: int = 0  #: of them, in the store when it ended
 
 
 def _done(store: Store, name: str, keys: set[str]) -> int:
@@ -207,6 +228,7 @@ def execute(p: Plan, store_path: str | Path, *, workers: int = 1, progress: bool
     with Store(store_path) as store:  # refuses a file that is no results store, before anything runs
         done = {n: _done(store, n, keys[n]) for n in p.sweeps}
     total = {n: len(k) for n, k in keys.items()}
+    out.runs, out.stored_before = sum(total.values()), sum(done.values())
     todo = sorted((n for n in p.sweeps if done[n] < total[n]), key=lambda n: -_cost(p.sweeps[n]))
     bar = None
     if progress:
@@ -233,7 +255,7 @@ def execute(p: Plan, store_path: str | Path, *, workers: int = 1, progress: bool
                 except Exception as exc:  # noqa: BLE001 - the claim reports it
                     out.errors[n] = f"{type(exc).__name__}: {exc}"
             for key, comp in p.computations.items():
-                _run_computation_here(key, comp, out)
+                _run_computation_here(key, comp, out, str(cache_dir(store_path)))
                 tick()
         else:
             _execute_pool(p, store_path, todo, workers, out, bar, {n: (done[n], keys[n]) for n in todo})
@@ -242,6 +264,8 @@ def execute(p: Plan, store_path: str | Path, *, workers: int = 1, progress: bool
             signal.signal(signal.SIGTERM, old)
         if bar is not None:
             bar.close()
+    with Store(store_path) as store:
+        out.stored_after = sum(_done(store, n, keys[n]) for n in p.sweeps)
     out.wall_time = time.perf_counter() - t0
     return out
 
@@ -252,9 +276,9 @@ def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def _run_computation_here(key: str, comp: Computation, out: Outcome) -> None:
+def _run_computation_here(key: str, comp: Computation, out: Outcome, cache: str) -> None:
     try:
-        out.computed[key] = _computation_job(key, comp.func, dict(comp.kwargs))[1]
+        out.computed[key] = _computation_job(key, comp.func, dict(comp.kwargs), cache)[1]
     except Exception as exc:  # noqa: BLE001
         out.errors[key] = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}"
 
@@ -270,7 +294,7 @@ def _execute_pool(p: Plan, store_path: str, todo: list[str], workers: int, out: 
         for n in todo:
             futures[pool.submit(_sweep_job, p.sweeps[n].source, n, store_path)] = n
         for key, comp in p.computations.items():
-            futures[pool.submit(_computation_job, key, comp.func, dict(comp.kwargs))] = key
+            futures[pool.submit(_computation_job, key, comp.func, dict(comp.kwargs), str(cache_dir(store_path)))] = key
         pending = set(futures)
         with Store(store_path) as store:
             while pending:
