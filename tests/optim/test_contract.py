@@ -211,6 +211,16 @@ def test_bad_hyperparameters_name_the_argument_and_range(cls, kwargs, needle):
     assert needle in str(err.value)
 
 
+@pytest.mark.parametrize("cls,kwargs,needle", BAD, ids=lambda v: str(v) if isinstance(v, str) else None)
+def test_validate_options_raises_what_the_constructor_raises(cls, kwargs, needle):
+    """The spec layer's check (PrecondOptimizer.validate_options): the same error, word for word."""
+    with pytest.raises(ValueError) as theirs:
+        cls([torch.nn.Parameter(torch.zeros(2))], **kwargs)
+    with pytest.raises(ValueError) as ours:
+        cls.validate_options(**kwargs)
+    assert str(ours.value) == str(theirs.value) and needle in str(ours.value)
+
+
 def test_bad_hyperparameter_in_a_param_group_is_caught():
     with pytest.raises(ValueError, match=r"invalid lr=-0.1: must lie in \[0.0, inf\)"):
         po.AGD([{"params": [torch.nn.Parameter(torch.zeros(2))], "lr": -0.1}])

@@ -140,6 +140,13 @@ class PrecondOptimizer(Optimizer):
         self.__dict__.setdefault("_skipped_steps", 0)
 
     @classmethod
+    def validate_options(cls, **hyperparameters: Any) -> None:
+        """Check constructor arguments without parameters: raises the ``ValueError``/``TypeError``
+        that ``cls(params, **hyperparameters)`` raises (it builds the optimizer over one scalar
+        parameter, so every check of the constructor runs, and nothing else)."""
+        cls([torch.zeros((), requires_grad=True)], **hyperparameters)
+
+    @classmethod
     def batched(cls, param: torch.Tensor, lrs: Sequence[float], **hyperparameters: Any) -> "PrecondOptimizer":
         """``C = len(lrs)`` independent runs of this rule as one optimizer over ``param``, the
         ``(C, ...)`` stack of their parameters: row ``i`` steps with lr ``lrs[i]``, all rows with
