@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from .batched_modules import StackedRows
 from .run_config import RunConfig, canonical_json
 from .runner import _metrics_of
 
@@ -60,21 +61,18 @@ def run_group(cfgs: list[RunConfig], problem: ProblemHandle | None = None) -> li
     c0 = cfgs[0]
     if any(group_key(c) != group_key(c0) for c in cfgs):
         raise ValueError("run_group: configs differ in more than seed and lr")
-    problem = (problem or c0.resolve_problem()).build()
-    dtype = DTYPES[c0.dtype]
+    handle = problem or c0.resolve_problem()
+    problem = handle.build()
+    if handle.vectorizable:
+        runs: FlatRows | StackedRows = FlatRows(problem, cfgs, DTYPES[c0.dtype])
+    elif handle.stackable:
+        runs = StackedRows(problem, cfgs)
+    else:
+        raise ValueError(f"run_group: problem {handle.name!r} is neither vectorizable nor stackable; run its configs one by one")
     C = len(cfgs)
-    rows = []
-    for c in cfgs:
-        torch.manual_seed(c.seed)
-        rows.append(problem.initial_point(c.seed).reshape(-1).to(dtype))
-    X = torch.stack(rows).requires_grad_(True)  # (C, d)
+    X = runs.X0.clone().requires_grad_(True)  # (C, d)
     d = X.shape[1]
-    probe = problem.model(c0.seed).to(dtype)
-    probe_params = [p for p in probe.parameters() if p.requires_grad]
-    if sum(p.numel() for p in probe_params) != d or not torch.equal(
-        torch.nn.utils.parameters_to_vector(probe_params).detach(), rows[0]
-    ):
-        raise ValueError(f"{type(problem).__name__}: initial_point(seed) is not the flattened model(seed); cannot vectorize")
+    probe, probe_params = runs.probe, runs.probe_params
     cls = get_optimizer(c0.optimizer)
     default_lr = inspect.signature(cls.__init__).parameters["lr"].default
     lrs = [float(c.hyperparameters.get("lr", default_lr)) for c in cfgs]
@@ -106,7 +104,7 @@ def run_group(cfgs: list[RunConfig], problem: ProblemHandle | None = None) -> li
                 h.setdefault("adaptive_fraction", []).append(float(fr[i]))
 
     for t in range(1, c0.steps + 1):
-        loss = problem.value(X, t)
+        loss = runs.loss(X, t)
         lv = loss.detach()
         if t == 1:
             record(0, lv, False)
@@ -135,10 +133,35 @@ def run_group(cfgs: list[RunConfig], problem: ProblemHandle | None = None) -> li
         final: dict[str, Any] = {}
         if status == "done":
             final = {k: v[-1] for k, v in h.items() if k != "step" and v}
+            final["train_loss"] = float(lv[i])  # the last step's loss, as run_one (evaluate may return a train_loss too)
         if track:
             n = len(traj) if diverged_step[i] is None else diverged_step[i]
             h["trajectory"] = steps_rows[i, :n].tolist()
         out.append({"status": status, "diverged_step": diverged_step[i], "final_metrics": final, "history": h,
-                    "wall_time": wall, "mode": f"vectorized[{C}]"})  # fmt: skip
+                    "wall_time": wall, "mode": f"{runs.mode}[{C}]"})  # fmt: skip
     return out
+
+
+class FlatRows:
+    """The rows of a batch of runs of a vectorizable ``problem``: ``X0`` ``(C, d)`` the initial points,
+    ``probe``/``probe_params`` a model receiving one row for ``problem.evaluate``, ``loss(X, t)`` the
+    ``(C,)`` values ``problem.value(X, t)`` (the interface of :class:`.batched_modules.StackedRows`)."""
+
+    mode = "vectorized"
+
+    def __init__(self, problem: Any, cfgs: list[RunConfig], dtype: torch.dtype) -> None:
+        rows = []
+        for c in cfgs:
+            torch.manual_seed(c.seed)
+            rows.append(problem.initial_point(c.seed).reshape(-1).to(dtype))
+        self.problem, self.X0 = problem, torch.stack(rows)
+        self.probe = problem.model(cfgs[0].seed).to(dtype)
+        self.probe_params = [p for p in self.probe.parameters() if p.requires_grad]
+        if sum(p.numel() for p in self.probe_params) != self.X0.shape[1] or not torch.equal(
+            torch.nn.utils.parameters_to_vector(self.probe_params).detach(), rows[0]
+        ):
+            raise ValueError(f"{type(problem).__name__}: initial_point(seed) is not the flattened model(seed); cannot vectorize")
+
+    def loss(self, X: torch.Tensor, t: int) -> torch.Tensor:
+        return self.problem.value(X, t)
 

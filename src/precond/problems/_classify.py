@@ -21,6 +21,7 @@ class ArrayProblem(ModuleProblem):
 
     val_metric = "val_loss"
     test_metric = "test_loss"
+    stackable = True
     batch_size: int | None = 64
     eval_batch: int = 4096
 

@@ -47,6 +47,10 @@ class Problem:
     higher_is_better: ClassVar[bool] = False
     #: True when ``value(x)`` is implemented (vectorized sweeps)
     vectorizable: ClassVar[bool] = False
+    #: True when runs can be stacked as one batched model (:mod:`precond.problems.stacked`): the
+    #: model is a function of its parameters and inputs only, and ``batches(seed)`` does not
+    #: depend on the model
+    stackable: ClassVar[bool] = False
     #: the files or package data the problem reads, where they are looked up; None when generated in memory
     needs_data: ClassVar[str | None] = None
 

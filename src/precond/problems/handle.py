@@ -62,6 +62,7 @@ class ProblemHandle:
     higher_is_better: bool = False  #: True for accuracies, False for losses
     flat: bool = False  #: the problem's own ``vectorizable``: ``value(x)`` over ``(..., d)`` and ``initial_point(seed)`` exist
     vectorizable: bool = False  #: ``flat`` and no ``after_step``: runs can be batched as one ``(C, d)`` tensor
+    stackable: bool = False  #: the problem's own ``stackable`` and no ``after_step``: runs can be batched as one stacked model
     steps_per_epoch: int | None = None  #: for ``budget.epochs``; None when the problem has no epochs
     needs_data: str | None = None  #: the files or package data the problem reads (None: generated in memory)
     _spare: list = field(default_factory=list, repr=False)  # the probe, handed out by the first build()
@@ -123,6 +124,7 @@ def metadata(problem: Any) -> dict[str, Any]:
         "higher_is_better": bool(getattr(problem, "higher_is_better", False)),
         "flat": flat,
         "vectorizable": flat and not projects,
+        "stackable": bool(getattr(problem, "stackable", False)) and not projects,
         "steps_per_epoch": getattr(problem, "steps_per_epoch", None),
         "needs_data": getattr(problem, "needs_data", None),
     }

@@ -84,6 +84,7 @@ class LinearRegression(_LinearWeights, Problem):
     kind = "regression"
     source = "seed 002"
     loss_type = "mse"
+    stackable = True
     described = {"covariance": "covariance_kind"}
 
     def __init__(self, dim: int = 10, spectrum: str | Sequence[float] = "geometric", condition_number: float = 100.0,

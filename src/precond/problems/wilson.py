@@ -28,15 +28,7 @@ from torch import nn
 from ._common import as_dtype, tensor_batches
 from .base import Batch, Problem
 from .registry import register
-
-
-class _Linear(nn.Module):
-    def __init__(self, d: int, dtype: torch.dtype) -> None:
-        super().__init__()
-        self.x = nn.Parameter(torch.zeros(d, dtype=dtype))
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return inputs @ self.x
+from .regression import LinearModel
 
 
 @register("wilson")
@@ -54,6 +46,7 @@ class Wilson(Problem):
     val_metric = "val_error"
     test_metric = "test_error"
     optimum = 0.0
+    stackable = True
 
     def __init__(self, n_train: int = 40, n_val: int = 500, n_test: int = 500, p: float = 0.6, data_seed: int = 0,
                  batch_size: int | None = None, dtype: str = "float64") -> None:
@@ -115,7 +108,7 @@ class Wilson(Problem):
         return self.dim
 
     def model(self, seed: int) -> nn.Module:
-        return _Linear(self.dim, self.dtype)
+        return LinearModel(self.initial_point(seed))
 
     def initial_point(self, seed: int) -> torch.Tensor:
         return torch.zeros(self.dim, dtype=self.dtype)

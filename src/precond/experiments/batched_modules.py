@@ -1,0 +1,76 @@
+"""Batched sweeps of network problems: ``C`` runs of a stackable problem as one stacked model.
+
+Run ``i`` (config ``cfgs[i]``) starts from ``problem.model(seed_i)``, flattened into row ``i`` of
+one ``(C, d)`` parameter ``X``, and sees at step ``t`` the ``t``-th batch of
+``problem.batches(seed_i)``: exactly the initialization and the data order of its one-by-one
+run (:func:`precond.experiments.runner.run_one`). Each distinct seed's stream is drawn once per
+step; runs of one seed share its batch, and when every stream gives the same tensors (full
+batch) all rows take them without copies. The losses of all rows come from one stacked forward
+(:func:`precond.problems.stacked.row_loss`: batched matrix products for the known models,
+``functional_call`` under ``vmap`` for others), so one ``backward`` and one optimizer step
+advance every run; the driver (divergence per row, evaluations, records) is
+:func:`precond.experiments.vectorized.run_group`'s, shared with the flat problems.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .run_config import RunConfig
+
+
+class StackedRows:
+    """The rows of a batch of runs of a stackable ``problem`` (one per config in ``cfgs``).
+
+    ``X0`` ``(C, d)``: the flattened initial models; ``probe``: a model whose parameters
+    ``probe_params`` receive one row for ``problem.evaluate``; ``loss(X, t)``: the ``(C,)``
+    training losses at step ``t`` (draws the step's batches: call once per step, in order).
+    """
+
+    mode = "stacked"
+
+    def __init__(self, problem: Any, cfgs: list[RunConfig]) -> None:
+        from precond.problems.stacked import row_loss
+
+        seeds = sorted({c.seed for c in cfgs})
+        made = {}
+        for s in seeds + [None]:  # one model per seed (as run_one makes it), and the probe
+            torch.manual_seed(cfgs[0].seed if s is None else s)
+            made[s] = problem.model(cfgs[0].seed if s is None else s)
+        self.probe = made.pop(None)
+        models = [made[c.seed] for c in cfgs]
+        self.probe_params = [p for p in self.probe.parameters() if p.requires_grad]
+        self.X0 = torch.stack([torch.nn.utils.parameters_to_vector([p for p in m.parameters() if p.requires_grad]).detach()
+                               for m in models])  # fmt: skip
+        frozen = [n for n, p in self.probe.named_parameters() if not p.requires_grad]
+        self.frozen = {n: torch.stack([dict(m.named_parameters())[n].detach() for m in models]) for n in frozen}
+        self.streams = [problem.batches(s) for s in seeds]
+        self.row_stream = torch.tensor([seeds.index(c.seed) for c in cfgs])
+        self.one_stream = len(seeds) == 1
+        self.first = [next(s) for s in self.streams]
+        self._loss = row_loss(problem, self.probe, self.first[0])
+
+    def _rows(self, t: int) -> tuple[Any, bool]:
+        """The step's batch of every row, and whether all rows share one."""
+        from precond.problems import Batch
+
+        if t == 1:
+            batches, self.first = self.first, []
+        else:
+            batches = [next(s) for s in self.streams]
+        b0 = batches[0]
+        if all(b.inputs is b0.inputs and b.targets is b0.targets for b in batches):
+            return Batch(b0.inputs, b0.targets, t), True
+        if self.one_stream:
+            return Batch(b0.inputs, b0.targets, t), True
+        x = torch.stack([b.inputs for b in batches]).index_select(0, self.row_stream)
+        y = torch.stack([b.targets for b in batches]).index_select(0, self.row_stream)
+        return Batch(x, y, t), False
+
+    def loss(self, X: torch.Tensor, t: int) -> torch.Tensor:
+        from precond.problems.stacked import split_rows
+
+        rows, shared = self._rows(t)
+        return self._loss(split_rows(self.probe, X, self.frozen), rows, shared)

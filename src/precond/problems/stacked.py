@@ -1,0 +1,197 @@
+"""Stacked models: ``C`` copies of one architecture, each with its own parameters, evaluated as
+one computation (the batched sweeps of network problems, :mod:`precond.experiments.batched_modules`).
+
+Run ``i``'s parameters are row ``i`` of a ``(C, d)`` tensor ``X``; :func:`split_rows` views it as
+the model's parameters, each stacked to ``(C, *shape)``. The stacked forward
+:func:`stacked_forward` maps inputs ``(C, *input)`` (row ``i``: run ``i``'s batch) to outputs
+``(C, *output)`` with row ``i`` equal to ``model_i(inputs_i)``:
+
+* for :class:`~.models.MLP`, :class:`~.models.CNN1d`, the regressions' weight vector and
+  ``nn.Sequential``/``nn.Linear``/``nn.Conv1d``/parameter-free activations, as batched
+  matrix products: ``Linear``: ``y_i = x_i W_i^T + b_i`` by ``torch.baddbmm``; ``Conv1d``: the
+  ``C`` convolutions as one grouped convolution (``groups = C``, inputs ``(B, C c_in, L)``);
+* for any other model, ``torch.func.functional_call`` under ``torch.func.vmap``
+  (``randomness="error"``: a model that draws random numbers is refused).
+
+:func:`loss_rows` is ``loss_from_outputs`` of each row (the curvature layer's definitions:
+``mse = 1/2 mean_i |o_i - y_i|^2``, ``logistic = mean softplus``-BCE, ``cross_entropy = mean -log
+softmax``), one value per run. :func:`row_loss` puts them together for a problem: the stacked
+forward and :func:`loss_rows` when the problem's ``forward`` is ``model(batch.inputs)`` up to
+a reshape with ``batch.targets`` and its ``loss`` is the base class's (checked on the first
+batch), else the problem's own ``loss`` under ``vmap``.
+
+Which problems can be stacked is their ``stackable`` (:class:`~.base.Problem`);
+:func:`check_stateless` refuses models whose result depends on more than their parameters and
+inputs (buffers such as batch-norm statistics, dropout, recurrent layers).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import LOSS_TYPES, Batch, Problem
+from .models import CNN1d, MLP
+from .regression import LinearModel
+
+#: parameter-free modules applied to stacked tensors as they are (elementwise)
+ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.GELU, nn.Sigmoid, nn.SiLU, nn.ELU, nn.LeakyReLU, nn.Softplus, nn.Identity)
+
+Params = dict[str, torch.Tensor]  # parameter name -> stacked (C, *shape)
+
+
+def check_stateless(model: nn.Module, where: str) -> None:
+    """Refuse (``ValueError``) a model whose output depends on more than its parameters and inputs."""
+    buffers = [n for n, _ in model.named_buffers()]
+    if buffers:
+        raise ValueError(f"{where}: the model has buffers ({', '.join(buffers[:3])}); only stateless models can be stacked")
+    for name, m in model.named_modules():
+        if isinstance(m, (nn.modules.dropout._DropoutNd, nn.RNNBase, nn.modules.batchnorm._NormBase)):
+            raise ValueError(f"{where}: {name or 'the model'} is a {type(m).__name__}; only stateless models can be stacked")
+
+
+def split_rows(model: nn.Module, X: torch.Tensor, frozen: Params | None = None) -> Params:
+    """The trainable parameters of ``model`` (in ``parameters()`` order) as views of the rows of
+    ``X`` ``(C, d)``, each ``(C, *shape)``; ``frozen`` holds the stacked others."""
+    out, off = dict(frozen or {}), 0
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            n = p.numel()
+            out[name] = X[:, off:off + n].view(X.shape[0], *p.shape)
+            off += n
+    return out
+
+
+# ---- batched forms of known modules ---------------------------------------------------------------
+def _linear(m: nn.Linear, P: Params, pre: str, x: torch.Tensor) -> torch.Tensor:
+    W, b = P[pre + "weight"], P.get(pre + "bias")
+    x2 = x.reshape(W.shape[0], -1, x.shape[-1])
+    y = torch.bmm(x2, W.transpose(1, 2)) if b is None else torch.baddbmm(b.unsqueeze(1), x2, W.transpose(1, 2))
+    return y.reshape(*x.shape[:-1], W.shape[1])
+
+
+def _conv1d(m: nn.Conv1d, P: Params, pre: str, x: torch.Tensor) -> torch.Tensor:
+    W, b = P[pre + "weight"], P.get(pre + "bias")
+    C, c_out = W.shape[:2]
+    B = x.shape[1]
+    y = F.conv1d(x.transpose(0, 1).reshape(B, C * m.in_channels, x.shape[-1]), W.reshape(C * c_out, *W.shape[2:]),
+                 None if b is None else b.reshape(-1), m.stride, m.padding, m.dilation, m.groups * C)  # fmt: skip
+    return y.reshape(B, C, c_out, y.shape[-1]).transpose(0, 1)
+
+
+def _sequential(m: nn.Sequential, P: Params, pre: str, x: torch.Tensor) -> torch.Tensor:
+    for name, child in m.named_children():
+        x = _apply(child, P, f"{pre}{name}.", x)
+    return x
+
+
+def _mlp(m: MLP, P: Params, pre: str, x: torch.Tensor) -> torch.Tensor:
+    return _apply(m.net, P, pre + "net.", x.flatten(2))  # MLP.forward: net(x.flatten(1)) per row
+
+
+def _cnn1d(m: CNN1d, P: Params, pre: str, x: torch.Tensor) -> torch.Tensor:
+    if x.dim() == 3:  # CNN1d.forward: (N, L) -> (N, 1, L) per row
+        x = x.unsqueeze(2)
+    return _apply(m.head, P, pre + "head.", _apply(m.features, P, pre + "features.", x).mean(-1))
+
+
+def _weights(m: LinearModel, P: Params, pre: str, x: torch.Tensor) -> torch.Tensor:
+    w = P[pre + "x"]  # LinearModel.forward: inputs @ x per row
+    return torch.bmm(x.reshape(w.shape[0], -1, w.shape[1]), w.unsqueeze(-1)).reshape(x.shape[:-1])
+
+
+#: module type -> its batched form ``(module, params, prefix, x) -> y``
+FORMS: dict[type, Callable[[nn.Module, Params, str, torch.Tensor], torch.Tensor]] = {
+    nn.Linear: _linear, nn.Conv1d: _conv1d, nn.Sequential: _sequential, MLP: _mlp, CNN1d: _cnn1d, LinearModel: _weights,
+}
+
+
+def _apply(m: nn.Module, P: Params, pre: str, x: torch.Tensor) -> torch.Tensor:
+    return m(x) if isinstance(m, ELEMENTWISE) else FORMS[type(m)](m, P, pre, x)
+
+
+def has_form(model: nn.Module) -> bool:
+    """Whether every module of ``model`` has a batched form (else :func:`stacked_forward` uses vmap)."""
+    if isinstance(model, ELEMENTWISE):
+        return True
+    if type(model) not in FORMS or (isinstance(model, nn.Conv1d) and model.padding_mode != "zeros"):
+        return False
+    return all(has_form(c) for c in model.children())
+
+
+def stacked_forward(model: nn.Module) -> Callable[[Params, torch.Tensor], torch.Tensor]:
+    """``f(P, inputs) -> outputs``: row ``i`` of the outputs is ``model`` with the parameters
+    ``P[name][i]`` applied to ``inputs[i]`` (see the module docstring for how)."""
+    if has_form(model):
+        return lambda P, x: _apply(model, P, "", x)
+    call = torch.func.vmap(lambda P, x: torch.func.functional_call(model, P, (x,)), randomness="error")
+    return call
+
+
+def loss_rows(loss_type: str, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """``(C,)``: :func:`precond.curvature.losses.loss_from_outputs` of each row ``(outputs[i], targets[i])``."""
+    C = outputs.shape[0]
+    if loss_type == "mse":
+        r = (outputs - targets).pow(2)
+        return 0.5 * (r.sum(-1) if outputs.dim() > 2 else r).reshape(C, -1).mean(1)
+    if loss_type == "logistic":
+        e = F.binary_cross_entropy_with_logits(outputs, targets.to(outputs.dtype), reduction="none")
+        return e.reshape(C, -1).mean(1)
+    if loss_type == "cross_entropy":  # classes on dim 1: much faster than on the last dim for few classes
+        k = outputs.shape[-1]
+        return F.cross_entropy(outputs.reshape(C, -1, k).transpose(1, 2), targets.reshape(C, -1), reduction="none").mean(1)
+    raise ValueError(f"loss_rows: loss_type must be one of {LOSS_TYPES}, got {loss_type!r}")
+
+
+class _Loss(nn.Module):
+    """``problem.loss`` of ``model`` as a module of the model's parameters (for ``functional_call``)."""
+
+    def __init__(self, problem: Problem, model: nn.Module) -> None:
+        super().__init__()
+        self.problem, self.model = problem, model
+
+    def forward(self, inputs, targets, t: int) -> torch.Tensor:
+        return self.problem.loss(self.model, Batch(inputs, targets, t))
+
+
+def _forward_is_model(problem: Problem, model: nn.Module, batch: Batch) -> torch.Size | None:
+    """The output shape of one row when ``problem.forward(model, batch)`` is ``model(batch.inputs)``
+    reshaped and ``batch.targets`` (checked exactly on ``batch``), else None."""
+    with torch.no_grad():
+        out, targets = problem.forward(model, batch)
+        raw = model(batch.inputs)
+    if targets is not batch.targets or out.numel() != raw.numel() or not torch.equal(out, raw.reshape(out.shape)):
+        return None
+    return out.shape
+
+
+def row_loss(problem: Problem, model: nn.Module, batch: Batch) -> Callable[[Params, Batch, bool], torch.Tensor]:
+    """``f(P, rows, shared) -> (C,)``: the training loss of every row of ``P`` on its batch, row ``i``
+    on ``rows.inputs[i], rows.targets[i]`` (``shared``: every row on ``rows.inputs, rows.targets``).
+    ``batch`` is one run's first batch (to check the problem's ``forward``)."""
+    check_stateless(model, type(problem).__name__)
+    shape = None
+    if type(problem).loss is Problem.loss and problem.loss_type in LOSS_TYPES:
+        shape = _forward_is_model(problem, model, batch)
+    if shape is not None:
+        fwd = stacked_forward(model)
+
+        def fast(P: Params, rows: Batch, shared: bool) -> torch.Tensor:
+            C = next(iter(P.values())).shape[0]
+            x, y = rows.inputs, rows.targets
+            if shared:
+                x, y = x.expand(C, *x.shape), y.expand(C, *y.shape)
+            return loss_rows(problem.loss_type, fwd(P, x).reshape(C, *shape), y)
+
+        return fast
+    own = _Loss(problem, model)
+
+    def generic(P: Params, rows: Batch, shared: bool) -> torch.Tensor:
+        one = lambda Q, x, y: torch.func.functional_call(own, {f"model.{k}": v for k, v in Q.items()}, (x, y, rows.t))  # noqa: E731
+        dims = (0, None, None) if shared else (0, 0, 0)
+        return torch.func.vmap(one, in_dims=dims, randomness="error")(P, rows.inputs, rows.targets)
+
+    return generic

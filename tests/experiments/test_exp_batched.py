@@ -1,0 +1,181 @@
+"""Batched sweeps of network problems (issue 14): C runs of a stacked model equal the one-by-one runs."""
+
+import pytest
+import torch
+from torch import nn
+
+from precond.curvature.losses import loss_from_outputs
+from precond.experiments.runner import run_one
+from precond.experiments.spec import parse_spec
+from precond.experiments.vectorized import group_key, run_group
+from precond.optim import available
+from precond.problems import Batch, resolve
+from precond.problems.mnist1d import MNIST1DCNN
+from precond.problems.models import MLP, CNN1d
+from precond.problems.regression import LinearModel
+from precond.problems.sklearn_data import SklearnMLP
+from precond.problems.stacked import check_stateless, has_form, loss_rows, split_rows, stacked_forward
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch thread, as the sweep's workers (two threads on two busy cores wait on each other)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _float64(base: type) -> type:
+    """``base`` with float64 data and model: the loop and the batched runs then agree to float64 rounding."""
+
+    class Double(base):
+        def _load(self):
+            return {k: (X.double(), y if y.dtype == torch.long else y.double()) for k, (X, y) in super()._load().items()}
+
+        def make_model(self):
+            return super().make_model().double()
+
+    return Double
+
+
+Digits64 = _float64(SklearnMLP)
+CNN64 = _float64(MNIST1DCNN)
+
+
+class _Scaled(nn.Module):
+    """A model with no batched form (stacked by vmap): ``2 * tanh(x W^T)``."""
+
+    def __init__(self, d_in: int, d_out: int) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(d_out, d_in, dtype=torch.float64) / d_in**0.5)
+
+    def forward(self, x):
+        return 2 * torch.tanh(x.flatten(1) @ self.w.T)
+
+
+class DigitsOwnModel(Digits64):
+    def make_model(self):
+        return _Scaled(self.n_features, self.d_out)
+
+
+BATCHABLE = sorted(name for name, cls in available().items() if cls.batchable)
+
+
+def _spec(problem: str, args: str, opts: str, *, seeds="[0, 1]", steps=12, eval_every=5, bound="1e10") -> str:
+    return f"""
+name = "b"
+seeds = {seeds}
+[problem]
+name = "{problem}"
+args = {args}
+[budget]
+steps = {steps}
+eval_every = {eval_every}
+divergence_bound = {bound}
+{opts}"""
+
+
+def _opts(names, lrs="[0.003, 0.03]") -> str:
+    return "".join(f'[[optimizers]]\nname = "{n}"\n[optimizers.hyperparameters]\nlr = {lrs}\n' for n in names)
+
+
+def _approx(x, rtol):
+    return pytest.approx(x, rel=rtol, abs=1e-12, nan_ok=True)
+
+
+def _assert_equal_records(runs, rtol=1e-8):
+    """Every group of ``runs`` batched gives each run's one-by-one record (statuses, steps, every value)."""
+    groups = {}
+    for c in runs:
+        groups.setdefault(group_key(c), []).append(c)
+    statuses = []
+    for g in groups.values():
+        for c, v in zip(g, run_group(g)):
+            loop = run_one(c)
+            assert v["mode"] == f"stacked[{len(g)}]" and loop["mode"] == "loop"
+            assert (v["status"], v["diverged_step"]) == (loop["status"], loop["diverged_step"]), (c.label, c.hyperparameters, c.seed)
+            assert set(v["history"]) == set(loop["history"]) and set(v["final_metrics"]) == set(loop["final_metrics"])
+            for k in loop["history"]:
+                assert v["history"][k] == _approx(loop["history"][k], rtol), (c.label, c.hyperparameters, c.seed, k)
+            for k in loop["final_metrics"]:
+                assert v["final_metrics"][k] == _approx(loop["final_metrics"][k], rtol), (c.label, c.hyperparameters, c.seed, k)
+            statuses.append(v["status"])
+    return statuses
+
+
+@pytest.mark.parametrize("problem,args", [
+    ("test_exp_batched:Digits64", "{hidden = [8]}"),
+    ("test_exp_batched:CNN64", "{channels = [4, 4], batch_size = 16}"),
+    ("linear_regression", "{batch_size = 8, noise_std = 0.1}"),
+    ("wilson", "{}"),
+    ("logistic_regression", "{batch_size = 16, l2 = 0.01}"),  # a loss of its own: the problem's loss under vmap
+    ("test_exp_batched:DigitsOwnModel", "{}"),  # a model with no batched form: functional_call under vmap
+])  # fmt: skip
+def test_stacked_equals_loop_for_every_batchable_optimizer(problem, args):
+    exp = parse_spec(_spec(problem, args, _opts(BATCHABLE)))
+    assert exp.problem.stackable and not exp.problem.vectorizable
+    statuses = _assert_equal_records(exp.runs())
+    assert len(statuses) == 4 * len(BATCHABLE) and set(statuses) == {"done"}
+
+
+def test_diverged_rows_are_masked():
+    # lr = 1e4 blows the MLP's loss past the bound at some step; the other rows of its batch are untouched
+    exp = parse_spec(_spec("test_exp_batched:Digits64", "{hidden = [8]}", _opts(["SGD", "Adam"], "[0.01, 1e4]"),
+                           steps=20, bound="1e3"))  # fmt: skip
+    statuses = _assert_equal_records(exp.runs())
+    assert statuses.count("diverged") >= 2 and statuses.count("done") >= 4
+
+
+@pytest.mark.parametrize("loss_type,out_shape,tgt", [
+    ("mse", (7,), "float"), ("mse", (7, 3), "float"), ("logistic", (7,), "binary"),
+    ("cross_entropy", (7, 4), "class"), ("cross_entropy", (2, 7, 4), "class"),
+])  # fmt: skip
+def test_loss_rows_is_loss_from_outputs_of_each_row(loss_type, out_shape, tgt):
+    g = torch.Generator().manual_seed(0)
+    C = 3
+    out = torch.randn(C, *out_shape, generator=g, dtype=torch.float64)
+    if tgt == "float":
+        y = torch.randn(C, *out_shape, generator=g, dtype=torch.float64)
+    elif tgt == "binary":
+        y = torch.randint(0, 2, (C, *out_shape), generator=g).double()
+    else:
+        y = torch.randint(0, out_shape[-1], (C, *out_shape[:-1]), generator=g)
+    rows = loss_rows(loss_type, out, y)
+    want = torch.stack([loss_from_outputs(loss_type, out[i], y[i]) for i in range(C)])
+    assert rows.shape == (C,) and torch.allclose(rows, want, rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize("make,x_shape", [
+    (lambda: MLP(6, (5, 4), 3, "tanh"), (9, 6)),
+    (lambda: CNN1d(12, 3, (4, 5), 3), (9, 12)),
+    (lambda: LinearModel(torch.randn(6)), (9, 6)),
+    (lambda: _Scaled(6, 3), (9, 6)),
+])  # fmt: skip
+def test_stacked_forward_is_each_model_on_its_inputs(make, x_shape):
+    torch.manual_seed(0)
+    models = [make().double() for _ in range(4)]
+    X = torch.stack([nn.utils.parameters_to_vector(m.parameters()) for m in models]).detach()
+    x = torch.randn(4, *x_shape, dtype=torch.float64)
+    out = stacked_forward(models[0])(split_rows(models[0], X), x)
+    with torch.no_grad():
+        want = torch.stack([m(x[i]) for i, m in enumerate(models)])
+    assert out.shape == want.shape and torch.allclose(out, want, rtol=1e-12, atol=1e-14)
+    assert has_form(models[0]) == (not isinstance(models[0], _Scaled))  # _Scaled: functional_call under vmap
+
+
+@pytest.mark.parametrize("model,what", [
+    (nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3)), "buffers"),
+    (nn.Sequential(nn.Linear(3, 3), nn.Dropout(0.1)), "Dropout"),
+    (nn.LSTM(3, 3), "LSTM"),
+])  # fmt: skip
+def test_stateful_models_are_refused(model, what):
+    with pytest.raises(ValueError, match=f"{what}.*only stateless models can be stacked"):
+        check_stateless(model, "toy")
+
+
+def test_which_problems_stack():
+    stack = {n: resolve(n).stackable for n in ("digits_mlp", "breast_cancer_mlp", "sparse_parity", "staircase",
+                                                "logistic_regression", "linear_regression", "wilson", "rosenbrock")}  # fmt: skip
+    assert stack == {**{n: True for n in stack}, "rosenbrock": False}  # rosenbrock: flat, batched as (C, d) points
+    assert not resolve("reddi").stackable  # projected after every step
