@@ -35,9 +35,9 @@ from precond.optim import AGD, NonFiniteGradientError
 from precond.optim import _dispatch
 from precond.optim._finite import all_finite
 from precond.optim.cases import cases, get_case
-from precond.optim.functional.adabound import adabound_coefficients
-from precond.optim.functional.adagrad import adagrad_lr
-from precond.optim.functional.adam import adam_coefficients
+from precond.optim.functional.adabound import AdaBoundHyper, adabound_coefficients
+from precond.optim.functional.adagrad import AdaGradHyper, adagrad_coefficients
+from precond.optim.functional.adam import AdamHyper, adam_coefficients
 from precond.optim.kernels import _build
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -159,11 +159,11 @@ def test_tensors_the_kernel_does_not_take_use_the_loop(kernels):
 
 def test_coefficient_helpers_match_the_loop_expressions():
     for step in (1, 2, 17):
-        bc1, bc2 = adam_coefficients(step, lr=0.1, beta1=0.9, beta2=0.999)
-        assert (bc1, bc2) == (1.0 - 0.9**step, 1.0 - 0.999**step)
-        assert adagrad_lr(step, lr=0.1, lr_decay=0.01) == 0.1 / (1.0 + (step - 1) * 0.01)
-        size, lower, upper = adabound_coefficients(step, lr=0.1, base_lr=0.2, final_lr=0.1, gamma=1e-3, beta1=0.9, beta2=0.999)
-        assert lower < 0.05 < upper and size > 0
+        c = adam_coefficients(AdamHyper(lr=0.1, betas=(0.9, 0.999)), step)
+        assert (c.neg_step, c.bc2) == (-0.1 / (1.0 - 0.9**step), 1.0 - 0.999**step)
+        assert adagrad_coefficients(AdaGradHyper(lr=0.1, lr_decay=0.01), step).neg_clr == -(0.1 / (1.0 + (step - 1) * 0.01))
+        c = adabound_coefficients(AdaBoundHyper(lr=0.1, base_lr=0.2, final_lr=0.1, gamma=1e-3, betas=(0.9, 0.999)), step)
+        assert c.lower < 0.05 < c.upper and c.step_size > 0
 
 
 # ---- the non-finite check -----------------------------------------------------------------

@@ -37,8 +37,8 @@ from optim_testlib import (
 from precond.optim import AdaGradNorm, GaussNewtonDiag, Sophia
 from precond.optim import _dispatch
 from precond.optim.cases import cases, get_case
-from precond.optim.functional.gauss_newton import gauss_newton_coefficients, gauss_newton_diag
-from precond.optim.functional.sophia import sophia_coefficients
+from precond.optim.functional.gauss_newton import GaussNewtonHyper, gauss_newton_coefficients, gauss_newton_diag
+from precond.optim.functional.sophia import SophiaHyper, sophia_coefficients
 from precond.optim.kernels import _build
 
 pytestmark = [
@@ -236,9 +236,9 @@ def test_tensors_the_kernel_does_not_take_use_the_loop(kernels):
 def test_gauss_newton_fast_paths_refuse_a_step_without_curvature(impl, kernels):
     p = torch.ones(3)
     steps, ks = [torch.tensor(0.0)], [torch.tensor(0.0)]
+    state = {"step": steps, "curvature": [torch.ones(3)], "curvature_step": ks}
     with pytest.raises(RuntimeError, match="update_curvature"):
-        gauss_newton_diag([p], [torch.ones(3)], [], [torch.ones(3)], ks, steps, lr=0.1, power=-1.0, momentum=0.0,
-                          beta2=0.0, damping=0.0, weight_decay=0.0, maximize=False, impl=impl)  # fmt: skip
+        gauss_newton_diag([p], [torch.ones(3)], state, GaussNewtonHyper(lr=0.1, damping=0.0), impl=impl)
     assert float(steps[0]) == 0.0 and torch.equal(p, torch.ones(3))
 
 
@@ -253,11 +253,15 @@ def test_adagrad_norm_global_scope_needs_one_path():
 
 def test_coefficient_helpers_match_the_loop_expressions():
     for step, k in [(1, 1), (2, 1), (17, 5)]:
-        c = gauss_newton_coefficients(step, k, lr=0.1, momentum=0.9, beta2=0.99, damping=1e-3, weight_decay=0.01)
-        assert c == (1.0 - 0.1 * 0.01, 0.9, 1.0 - 0.9**step, 1.0 - 0.99**k, 1e-3, -0.1)
-        c0 = gauss_newton_coefficients(step, k, lr=0.1, momentum=0.0, beta2=0.0, damping=0.0, weight_decay=0.0)
-        assert (c0.decay, c0.bc1, c0.bc2) == (1.0, 1.0, 1.0)
-    assert sophia_coefficients(lr=0.1, beta1=0.9, rho=0.04, bs=2.0, weight_decay=0.1) == (1.0 - 0.1 * 0.1, 0.9, 0.04 * 2.0, 1e-15, -0.1)
+        h = GaussNewtonHyper(lr=0.1, momentum=0.9, beta2=0.99, damping=1e-3, weight_decay=0.01)
+        assert gauss_newton_coefficients(h, step, k) == (0.9, 1.0 - 0.9**step, 1.0 - 0.99**k, 1e-3, -0.1)
+        assert h.pre_step() == ("decoupled", 1.0 - 0.1 * 0.01, False)
+        h0 = GaussNewtonHyper(lr=0.1, momentum=0.0, beta2=0.0, damping=0.0, weight_decay=0.0)
+        c0 = gauss_newton_coefficients(h0, step, k)
+        assert (c0.bc1, c0.bc2, h0.pre_step().weight_decay) == (1.0, 1.0, "none")
+    h = SophiaHyper(lr=0.1, betas=(0.9, 0.99), rho=0.04, bs=2.0, weight_decay=0.1)
+    assert sophia_coefficients(h, 1) == (0.9, 0.04 * 2.0, 1e-15, -0.1)
+    assert h.pre_step() == ("decoupled", 1.0 - 0.1 * 0.1, False)
 
 
 # ---- choice of the default path -----------------------------------------------------------

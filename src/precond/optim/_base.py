@@ -1,12 +1,15 @@
 """Bookkeeping shared by every precond optimizer.
 
-The update rules live in :mod:`precond.optim.functional` as functions over lists of
-tensors (torch.optim's own split: ``Adam.step`` collects tensors, ``_single_tensor_adam``
-does the math). A subclass of :class:`PrecondOptimizer` only
+The update rules live in :mod:`precond.optim.functional` as :class:`~precond.optim.functional._rule.Rule`
+objects over lists of tensors (torch.optim's own split: ``Adam.step`` collects tensors,
+``_single_tensor_adam`` does the math). A subclass of :class:`PrecondOptimizer` names its
+``rule`` (and its hyperparameter record ``Hyper``, the rule's unless it says otherwise) and
+says which state it keeps (``_state_enabled``, ``_init_state``); from the record come
 
-* validates its hyperparameters (``_validate_group``),
-* creates its per-parameter state (``_init_state``), and
-* calls its functional rule on one param group (``_group_step``).
+* its constructor: ``Cls(params, <the record's fields>, *, foreach, fused, nan_policy)``, with
+  the record's defaults (:func:`init_signature`; ``help(Cls)`` shows it),
+* the checks of every param group (:meth:`~precond.optim.functional._rule.Hyper.check`), and
+* each step's record, built from the group and handed to the rule (``_group_step``).
 
 This base class does the rest of the ``torch.optim`` contract: closures, params without
 gradients skipped, sparse gradients refused, complex parameters as real views, the
@@ -17,8 +20,10 @@ from :class:`torch.optim.Optimizer` itself.
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import warnings
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Sequence
 
 import torch
 from torch.optim import Optimizer
@@ -26,6 +31,7 @@ from torch.optim import Optimizer
 from . import _checks
 from ._dispatch import resolve_impl
 from ._finite import all_finite
+from .functional._rule import Hyper, Rule
 
 #: private group key of an optimizer made by :meth:`PrecondOptimizer.batched`: one lr per row
 ROW_LR = "_row_lr"
@@ -54,6 +60,46 @@ def real_views(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
 
 class NonFiniteGradientError(FloatingPointError):
     """A gradient holds NaN or inf and ``nan_policy='raise'``."""
+
+
+#: the keyword-only settings every constructor ends with: (name, default, annotation)
+SETTINGS = (("foreach", None, "bool | None"), ("fused", None, "bool | None"), ("nan_policy", "raise", "str"))
+
+
+def init_signature(hyper: type[Hyper]) -> inspect.Signature:
+    """``(self, params, <hyper's constructor fields>, *, foreach, fused, nan_policy)``: the
+    signature of an optimizer's constructor, from its record (field order, ``KW_ONLY``, defaults)."""
+    P = inspect.Parameter
+    fields = [f for f in dataclasses.fields(hyper) if f.metadata.get("argument", True)]
+    head = [P("self", P.POSITIONAL_OR_KEYWORD), P("params", P.POSITIONAL_OR_KEYWORD, annotation="Iterable[Any]")]
+    positional = [P(f.name, P.POSITIONAL_OR_KEYWORD, default=f.default, annotation=f.type) for f in fields if not f.kw_only]
+    keyword = [P(f.name, P.KEYWORD_ONLY, default=f.default, annotation=f.type) for f in fields if f.kw_only]
+    keyword += [P(name, P.KEYWORD_ONLY, default=default, annotation=ann) for name, default, ann in SETTINGS]
+    return inspect.Signature(head + positional + keyword, return_annotation="None")
+
+
+def _derived_init(cls: type) -> Callable[..., None]:
+    """The constructor of ``cls`` taking the arguments of :func:`init_signature`."""
+    signature = init_signature(cls.Hyper)
+    fixed = {f.name: f.default for f in dataclasses.fields(cls.Hyper) if not f.metadata.get("argument", True)}
+
+    def __init__(self: PrecondOptimizer, *args: Any, **kwargs: Any) -> None:
+        try:
+            bound = signature.bind(self, *args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{cls.__name__}(): {exc}") from None
+        bound.apply_defaults()
+        values = dict(bound.arguments)
+        del values["self"]
+        params = values.pop("params")
+        settings = {name: values.pop(name) for name, _, _ in SETTINGS}
+        maximize = values.pop("maximize")
+        PrecondOptimizer.__init__(self, params, {**values, **fixed}, maximize=maximize, **settings)
+
+    __init__.__signature__ = signature  # type: ignore[attr-defined]
+    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    __init__.__doc__ = f"See :class:`{cls.__name__}` (arguments: the fields of :class:`{cls.Hyper.__name__}`)."
+    return __init__
 
 
 class PrecondOptimizer(Optimizer):
@@ -94,6 +140,20 @@ class PrecondOptimizer(Optimizer):
     batchable: bool = False
     #: complex parameters are optimized as real views (else refused at construction)
     supports_complex: bool = True
+    #: the update rule (:class:`~precond.optim.functional._rule.Rule`) and its hyperparameter
+    #: record (the rule's unless a subclass says otherwise, e.g. AdamW's)
+    rule: ClassVar[Rule | None] = None
+    Hyper: ClassVar[type[Hyper]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass naming a ``rule`` or a ``Hyper`` gets its state names from the rule and
+        its constructor from the record (unless it writes its own ``__init__``)."""
+        super().__init_subclass__(**kwargs)
+        if "rule" in cls.__dict__:
+            cls.state_names = cls.rule.state
+            cls.Hyper = cls.__dict__.get("Hyper", cls.rule.Hyper)
+        if ("Hyper" in cls.__dict__ or "rule" in cls.__dict__) and "__init__" not in cls.__dict__:
+            cls.__init__ = _derived_init(cls)  # type: ignore[method-assign]
 
     def __init__(
         self,
@@ -172,8 +232,13 @@ class PrecondOptimizer(Optimizer):
         return opt
 
     # ---- hyperparameters -------------------------------------------------------------
-    def _validate_group(self, group: dict[str, Any]) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _validate_group(self, group: dict[str, Any]) -> None:
+        """Check the hyperparameters of ``group`` (its record's checks), keeping canonical values."""
+        group.update(self.Hyper.check(group))
+
+    def _hyper(self, group: dict[str, Any]) -> Hyper:
+        """The step's record of ``group``: every learning rate as :func:`group_lr` gives it."""
+        return self.Hyper.of(group, **{key: group_lr(group, key) for key in self.Hyper.lr_fields})
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         super().add_param_group(param_group)
@@ -212,8 +277,9 @@ class PrecondOptimizer(Optimizer):
                 state[name] = torch.zeros_like(p, memory_format=torch.preserve_format)
 
     def _state_enabled(self, group: dict[str, Any], name: str) -> bool:
-        """Whether the optional state ``name`` exists under ``group``'s options."""
-        return True
+        """Whether the state ``name`` exists under ``group``'s options (the rule's ``optional``)."""
+        flag = self.rule.optional.get(name) if self.rule is not None else None
+        return flag is None or bool(group[flag])
 
     def _group_state(self, group: dict[str, Any], params: list[torch.Tensor]) -> dict[str, list[Any]]:
         """Lists of each state tensor for ``params``, creating missing state (torch's ``_init_group``);
@@ -231,6 +297,8 @@ class PrecondOptimizer(Optimizer):
                     state[n] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 out[n].append(torch.view_as_real(state[n]) if state[n].is_complex() else state[n])
             out["step"].append(state["step"])
+        for n in self.rule.counts if self.rule is not None else ():  # scalar state the rule reads
+            out[n] = [self.state[p][n] for p in params]
         return out
 
     def _rule_inputs(
@@ -241,8 +309,10 @@ class PrecondOptimizer(Optimizer):
         return real_views(params), real_views(grads), self._group_state(group, params)
 
     # ---- the step ----------------------------------------------------------------------
-    def _group_step(self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor], impl: str) -> None:  # pragma: no cover
-        raise NotImplementedError
+    def _group_step(self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor], impl: str) -> None:
+        """One step of :attr:`rule` over ``group``'s params with a gradient, by path ``impl``."""
+        params, grads, state = self._rule_inputs(group, params, grads)
+        self.rule(params, grads, state, self._hyper(group), impl=impl)
 
     def _params_with_grad(self, group: dict[str, Any]) -> list[torch.Tensor]:
         params = []
@@ -334,8 +404,3 @@ class PrecondOptimizer(Optimizer):
             for key, dtype in self._scalar_state_dtypes.items():
                 if (i, key) in kept and key in state:
                     state[key] = torch.tensor(kept[(i, key)], dtype=dtype)
-
-    # ---- helpers for subclasses ---------------------------------------------------------
-    @staticmethod
-    def _steps_as_ints(steps: list[torch.Tensor]) -> list[int]:
-        return [int(s.item()) for s in steps]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -88,3 +88,66 @@ def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
 
 def check_nan_policy(value: Any) -> None:
     check_choice("nan_policy", value, NAN_POLICIES)
+
+
+# ---- field checks of the hyperparameter records (precond.optim.functional._rule.Hyper) ---------
+#: ``check(name, value) -> value to keep`` (the value itself, or its canonical form: betas as a
+#: tuple); raises ``ValueError``/``TypeError`` with the messages of the functions above
+FieldCheck = Callable[[str, Any], Any]
+
+
+def lr(*, positive: bool = False) -> FieldCheck:
+    """:func:`check_lr` (``> 0`` with ``positive``)."""
+
+    def check(name: str, value: Any) -> Any:
+        check_lr(value, name, positive=positive)
+        return value
+
+    return check
+
+
+def within(low: float | None = None, high: float | None = None, **inclusive: bool) -> FieldCheck:
+    """:func:`check_range` with these bounds (``low_inclusive``, ``high_inclusive``)."""
+
+    def check(name: str, value: Any) -> Any:
+        check_range(name, value, low, high, **inclusive)
+        return value
+
+    return check
+
+
+def optional(inner: FieldCheck) -> FieldCheck:
+    """``None`` or what ``inner`` accepts."""
+    return lambda name, value: None if value is None else inner(name, value)
+
+
+def one_of(*choices: Any) -> FieldCheck:
+    """:func:`check_choice` among ``choices``."""
+
+    def check(name: str, value: Any) -> Any:
+        check_choice(name, value, choices)
+        return value
+
+    return check
+
+
+def _eps(name: str, value: Any) -> Any:
+    check_eps(name, value)
+    return value
+
+
+#: ``>= 0``; ``[0, 1)`` (an EMA coefficient); ``> 0`` (:func:`check_eps`); a pair of betas
+NON_NEGATIVE = within(0.0)
+BETA = within(0.0, 1.0, high_inclusive=False)
+EPS = _eps
+BETAS: FieldCheck = lambda name, value: check_betas(value, name)  # noqa: E731
+
+
+def check_denominator_start(values: Any) -> None:
+    """AdaGrad's and AdaGradNorm's denominator starts at ``sqrt(initial_accumulator_value)``:
+    ``eps = 0`` needs ``initial_accumulator_value > 0``."""
+    if values["eps"] == 0.0 and values["initial_accumulator_value"] == 0.0:
+        raise ValueError(
+            f"invalid eps=0 with initial_accumulator_value=0: {ZERO_DENOMINATOR}; "
+            "set eps > 0 or initial_accumulator_value > 0"
+        )

@@ -1,17 +1,14 @@
-"""AdaGradNorm class (math in :func:`precond.optim.functional.adagrad_norm`)."""
+"""AdaGradNorm class (math in :func:`precond.optim.functional.adagrad_norm.adagrad_norm`)."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 
-from . import _checks
-from ._base import PrecondOptimizer, group_lr, real_views
+from ._base import PrecondOptimizer, real_views
 from ._dispatch import resolve_impl
-from .functional import adagrad_norm as adagrad_norm_fn
-
-SCOPES = ("group", "global")
+from .functional.adagrad_norm import AdaGradNormHyper, adagrad_norm
 
 
 class AdaGradNorm(PrecondOptimizer):
@@ -34,45 +31,14 @@ class AdaGradNorm(PrecondOptimizer):
     raise ``ValueError``).
     """
 
+    Hyper = AdaGradNormHyper
     _scalar_state_dtypes = {"step": torch.float32, "sum": torch.float64}
     _optimizer_options = PrecondOptimizer._optimizer_options + ("scope",)
-
-    def __init__(
-        self,
-        params: Iterable[Any],
-        lr: float = 1e-1,
-        initial_accumulator_value: float = 0.0,
-        eps: float = 1e-10,
-        weight_decay: float = 0.0,
-        *,
-        scope: str = "group",
-        maximize: bool = False,
-        foreach: bool | None = None,
-        fused: bool | None = None,
-        nan_policy: str = "raise",
-    ) -> None:
-        defaults = dict(lr=lr, initial_accumulator_value=initial_accumulator_value, eps=eps, weight_decay=weight_decay, scope=scope)
-        super().__init__(params, defaults, maximize=maximize, foreach=foreach, fused=fused, nan_policy=nan_policy)
-
-    def _check_options(self, group: dict[str, Any]) -> None:
-        super()._check_options(group)
-        _checks.check_choice("scope", group["scope"], SCOPES)
 
     @property
     def scope(self) -> str:
         """``"group"`` (one accumulator per param group) or ``"global"`` (one for all)."""
         return self._option("scope")
-
-    def _validate_group(self, group: dict[str, Any]) -> None:
-        _checks.check_lr(group["lr"])
-        _checks.check_range("initial_accumulator_value", group["initial_accumulator_value"], 0.0)
-        _checks.check_range("eps", group["eps"], 0.0)
-        _checks.check_range("weight_decay", group["weight_decay"], 0.0)
-        if group["eps"] == 0.0 and group["initial_accumulator_value"] == 0.0:
-            raise ValueError(
-                f"invalid eps=0 with initial_accumulator_value=0: {_checks.ZERO_DENOMINATOR}; "
-                "set eps > 0 or initial_accumulator_value > 0"
-            )
 
     def _accumulator(self, groups: list[dict[str, Any]]) -> torch.Tensor:
         for group in groups:
@@ -111,11 +77,8 @@ class AdaGradNorm(PrecondOptimizer):
                 if "step" not in state:
                     state["step"] = torch.tensor(0.0, dtype=torch.float32)
                 steps.append(state["step"])
-        scopes = [
-            (real_views(params), real_views(grads), dict(lr=group_lr(g), eps=g["eps"], weight_decay=g["weight_decay"], maximize=g["maximize"]))
-            for g, params, grads in work
-        ]  # fmt: skip
-        adagrad_norm_fn(scopes, acc, steps, impl=impl)
+        scopes = [(real_views(params), real_views(grads), self._hyper(g)) for g, params, grads in work]
+        adagrad_norm(scopes, acc, steps, impl=impl)
         for group in groups:  # every param of the scope carries the new value
             for p in group["params"]:
                 if p.grad is not None or "sum" in self.state[p]:

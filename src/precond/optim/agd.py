@@ -1,17 +1,13 @@
-"""The AGD optimizer class (bookkeeping only; the math is :func:`precond.optim.functional.agd`)."""
+"""The AGD optimizer class (bookkeeping only; the rule is :data:`precond.optim.functional.agd.agd`)."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 
-from . import _checks
-from ._base import PrecondOptimizer, group_lr
-from .functional import agd as agd_fn
-from .functional import agd_adaptive_mask
-
-WIN_Z_INITS = ("param", "zeros")
+from ._base import PrecondOptimizer
+from .functional.agd import agd, agd_adaptive_mask
 
 
 class AGD(PrecondOptimizer):
@@ -25,7 +21,7 @@ class AGD(PrecondOptimizer):
     weight_decay=0.0, weight_decouple=True, fixed_decay=False, amsgrad=False, win=False,
     clip=None)``.
 
-    Args:
+    Args (the fields of :class:`~precond.optim.functional.agd.AGDHyper`; ``help(AGD)``):
         params: iterable of tensors or of dicts defining param groups.
         lr: learning rate (the authors advise about 1/10 of AdamW's).
         betas: ``(beta1, beta2)`` for the EMA of the gradient and of the squared difference.
@@ -48,67 +44,13 @@ class AGD(PrecondOptimizer):
     the adaptive branch (the paper's section 4.5); it costs nothing unless called.
     """
 
-    state_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq", "z")
+    rule = agd
     batchable = True
-
-    def __init__(
-        self,
-        params: Iterable[Any],
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        delta: float = 1e-5,
-        weight_decay: float = 0.0,
-        weight_decouple: bool = True,
-        fixed_decay: bool = False,
-        amsgrad: bool = False,
-        win: bool = False,
-        clip: float | None = None,
-        *,
-        win_z_init: str = "param",
-        maximize: bool = False,
-        foreach: bool | None = None,
-        fused: bool | None = None,
-        nan_policy: str = "raise",
-    ) -> None:
-        defaults = dict(
-            lr=lr, betas=betas, delta=delta, weight_decay=weight_decay,
-            weight_decouple=weight_decouple, fixed_decay=fixed_decay, amsgrad=amsgrad,
-            win=win, clip=clip, win_z_init=win_z_init,
-        )  # fmt: skip
-        super().__init__(params, defaults, maximize=maximize, foreach=foreach, fused=fused, nan_policy=nan_policy)
-
-    def _validate_group(self, group: dict[str, Any]) -> None:
-        _checks.check_lr(group["lr"])
-        group["betas"] = _checks.check_betas(group["betas"])
-        _checks.check_eps("delta", group["delta"])
-        _checks.check_range("weight_decay", group["weight_decay"], 0.0)
-        _checks.check_choice("win_z_init", group["win_z_init"], WIN_Z_INITS)
-        if group["clip"] is not None:
-            _checks.check_range("clip", group["clip"], 0.0, low_inclusive=False)
-
-    def _state_enabled(self, group: dict[str, Any], name: str) -> bool:
-        if name == "max_exp_avg_sq":
-            return bool(group["amsgrad"])
-        if name == "z":
-            return bool(group["win"])
-        return True
 
     def _init_state(self, group: dict[str, Any], p: torch.Tensor, state: dict[str, Any]) -> None:
         super()._init_state(group, p, state)
         if group["win"] and group["win_z_init"] == "param":
             state["z"].copy_(p)
-
-    def _group_step(self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor], impl: str) -> None:
-        params, grads, st = self._rule_inputs(group, params, grads)
-        beta1, beta2 = group["betas"]
-        agd_fn(
-            params, grads, st["exp_avg"], st["exp_avg_sq"], st.get("max_exp_avg_sq", []),
-            st.get("z", []), st["step"], lr=group_lr(group), beta1=beta1, beta2=beta2,
-            delta=group["delta"], weight_decay=group["weight_decay"],
-            weight_decouple=group["weight_decouple"], fixed_decay=group["fixed_decay"],
-            amsgrad=group["amsgrad"], win=group["win"], clip=group["clip"],
-            maximize=group["maximize"], impl=impl,
-        )  # fmt: skip
 
     @torch.no_grad()
     def adaptive_fraction(self) -> dict[str, list]:

@@ -1,17 +1,15 @@
-"""GaussNewtonDiag: GN^-1 / GN^-1/2 (math in :func:`precond.optim.functional.gauss_newton_diag`;
+"""GaussNewtonDiag: GN^-1 / GN^-1/2 (the rule: :data:`precond.optim.functional.gauss_newton.gauss_newton_diag`;
 the curvature it receives: :mod:`precond.optim.curvature_base`)."""
 
 from __future__ import annotations
 
 import warnings
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 
-from . import _checks
-from ._base import group_lr
 from .curvature_base import CurvatureOptimizer
-from .functional.gauss_newton import check_power, gauss_newton_diag, nonpositive_curvature_counts
+from .functional.gauss_newton import gauss_newton_diag, nonpositive_curvature_counts
 
 
 class GaussNewtonDiag(CurvatureOptimizer):
@@ -31,7 +29,8 @@ class GaussNewtonDiag(CurvatureOptimizer):
     ``0 * inf = NaN``). :meth:`update_curvature` warns (``RuntimeWarning``, once per
     optimizer) the first time either happens.
 
-    Args:
+    Args (the fields of :class:`~precond.optim.functional.gauss_newton.GaussNewtonHyper`;
+    ``help(GaussNewtonDiag)``):
         params: iterable of tensors or of dicts defining param groups.
         lr: learning rate.
         power: -1 (GN^-1) or -0.5 (GN^-1/2).
@@ -53,44 +52,9 @@ class GaussNewtonDiag(CurvatureOptimizer):
     ``step()`` before any :meth:`update_curvature` raises ``RuntimeError``.
     """
 
-    state_names = ("exp_avg", "curvature")
+    rule = gauss_newton_diag
     _scalar_state_dtypes = {"step": torch.float32, "curvature_step": torch.float32}
     _curvature_count_key = "curvature_step"  # k, for the bias correction h_hat = h / (1 - beta2^k)
-
-    def __init__(
-        self,
-        params: Iterable[Any],
-        lr: float = 1.0,
-        power: float = -1.0,
-        momentum: float = 0.0,
-        beta2: float = 0.0,
-        damping: float = 1e-8,
-        weight_decay: float = 0.0,
-        *,
-        estimator: str = "ggn",
-        update_every: int = 1,
-        curvature_samples: int = 1,
-        maximize: bool = False,
-        foreach: bool | None = None,
-        fused: bool | None = None,
-        nan_policy: str = "raise",
-    ) -> None:
-        defaults = dict(
-            lr=lr, power=power, momentum=momentum, beta2=beta2, damping=damping, weight_decay=weight_decay,
-            estimator=estimator, update_every=update_every, curvature_samples=curvature_samples,
-        )  # fmt: skip
-        super().__init__(params, defaults, maximize=maximize, foreach=foreach, fused=fused, nan_policy=nan_policy)
-
-    def _validate_group(self, group: dict[str, Any]) -> None:
-        _checks.check_lr(group["lr"])
-        group["power"] = check_power(group["power"])
-        _checks.check_beta("momentum", group["momentum"])
-        _checks.check_beta("beta2", group["beta2"])
-        _checks.check_range("damping", group["damping"], 0.0)
-        _checks.check_range("weight_decay", group["weight_decay"], 0.0)
-
-    def _state_enabled(self, group: dict[str, Any], name: str) -> bool:
-        return name != "exp_avg" or group["momentum"] > 0.0
 
     def _curvature_beta2(self, group: dict[str, Any]) -> float:
         return group["beta2"]
@@ -110,18 +74,3 @@ class GaussNewtonDiag(CurvatureOptimizer):
             self._warned_nonpositive = True
             warnings.warn(f"GaussNewtonDiag: {'; '.join(what)} (see docs/curvature.md, non-positive curvature; "
                           "warned once per optimizer)", RuntimeWarning, stacklevel=5)  # fmt: skip
-
-
-    def _group_step(self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor], impl: str) -> None:
-        st = self._group_state(group, params)
-        if any(float(self.state[p]["curvature_step"]) < 1 for p in params):
-            raise RuntimeError(
-                "GaussNewtonDiag.step() before any curvature was received for some parameter: call "
-                "optimizer.update_curvature(diag) first (precond.curvature.CurvatureFeeder does it every k steps)"
-            )
-        gauss_newton_diag(
-            params, grads, st.get("exp_avg", []), st["curvature"],
-            [self.state[p]["curvature_step"] for p in params], st["step"],
-            lr=group_lr(group), power=group["power"], momentum=group["momentum"], beta2=group["beta2"],
-            damping=group["damping"], weight_decay=group["weight_decay"], maximize=group["maximize"], impl=impl,
-        )  # fmt: skip

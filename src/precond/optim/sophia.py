@@ -1,15 +1,13 @@
-"""Sophia, official SophiaG semantics (math in :func:`precond.optim.functional.sophia`)."""
+"""Sophia, official SophiaG semantics (the rule: :data:`precond.optim.functional.sophia.sophia`)."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 
-from . import _checks
-from ._base import group_lr
 from .curvature_base import CurvatureOptimizer
-from .functional.sophia import SOPHIA_EPS, sophia, sophia_ratio
+from .functional.sophia import sophia, sophia_ratio
 
 
 def _work(t: torch.Tensor) -> torch.Tensor:
@@ -38,7 +36,7 @@ class Sophia(CurvatureOptimizer):
     ``g_hat**2`` (the squared gradient of the mean loss over ``B`` samples with sampled
     labels) and pass ``bs=B`` (the official ``step(bs=...)``, a group option here).
 
-    Args:
+    Args (the fields of :class:`~precond.optim.functional.sophia.SophiaHyper`; ``help(Sophia)``):
         params: iterable of tensors or of dicts defining param groups.
         lr: learning rate (official default 1e-4).
         betas: ``(beta1, beta2)``: EMA of gradients and of curvature (0.965, 0.99).
@@ -59,51 +57,11 @@ class Sophia(CurvatureOptimizer):
     (``|m| < max(rho*bs*h, 0) + eps``).
     """
 
-    state_names = ("exp_avg", "hessian")
+    rule = sophia
     _curvature_key = "hessian"
-
-    def __init__(
-        self,
-        params: Iterable[Any],
-        lr: float = 1e-4,
-        betas: tuple[float, float] = (0.965, 0.99),
-        rho: float = 0.04,
-        weight_decay: float = 0.1,
-        *,
-        bs: float = 1.0,
-        eps: float = SOPHIA_EPS,
-        estimator: str = "gnb",
-        update_every: int = 10,
-        curvature_samples: int = 1,
-        maximize: bool = False,
-        foreach: bool | None = None,
-        fused: bool | None = None,
-        nan_policy: str = "raise",
-    ) -> None:
-        defaults = dict(
-            lr=lr, betas=betas, rho=rho, weight_decay=weight_decay, bs=bs, eps=eps,
-            estimator=estimator, update_every=update_every, curvature_samples=curvature_samples,
-        )  # fmt: skip
-        super().__init__(params, defaults, maximize=maximize, foreach=foreach, fused=fused, nan_policy=nan_policy)
-
-    def _validate_group(self, group: dict[str, Any]) -> None:
-        _checks.check_lr(group["lr"])
-        group["betas"] = _checks.check_betas(group["betas"])
-        _checks.check_range("rho", group["rho"], 0.0)
-        _checks.check_range("weight_decay", group["weight_decay"], 0.0)
-        _checks.check_range("bs", group["bs"], 0.0, low_inclusive=False)
-        _checks.check_eps("eps", group["eps"])  # 0 with h <= 0 and m = 0: 0/0
 
     def _curvature_beta2(self, group: dict[str, Any]) -> float:
         return group["betas"][1]  # the official update_hessian: h = b2 h + (1-b2) c
-
-    def _group_step(self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor], impl: str) -> None:
-        st = self._group_state(group, params)
-        sophia(
-            params, grads, st["exp_avg"], st["hessian"], st["step"], lr=group_lr(group),
-            beta1=group["betas"][0], rho=group["rho"], bs=group["bs"], weight_decay=group["weight_decay"],
-            eps=group["eps"], maximize=group["maximize"], impl=impl,
-        )  # fmt: skip
 
     @torch.no_grad()
     def win_rate(self) -> dict[str, Any]:

@@ -1,10 +1,8 @@
-"""Shared pieces of the functional update rules.
+"""Shared tensor pieces of the functional update rules (the contract itself: :mod:`._rule`).
 
-Every rule in this package has the signature ``rule(params, grads, <state lists>,
-state_steps, *, <hyperparameters>, maximize, impl)`` and updates its tensors in place.
-``impl="loop"`` runs the per-tensor reference code written next to the rule; ``"foreach"``
-and ``"fused"`` run the fast implementations registered here by
-:mod:`precond.optim.kernels` for the same rule, which take the same arguments.
+``impl="loop"`` runs the per-tensor reference code written next to each rule; ``"foreach"``
+and ``"fused"`` run the fast implementations registered here (:data:`FAST_IMPLS`) by
+:mod:`precond.optim.kernels` for the same rule, which take the same records.
 """
 
 from __future__ import annotations
@@ -14,7 +12,7 @@ from typing import Callable, Iterator
 
 import torch
 
-#: (rule name, impl) -> callable with the rule's own signature
+#: (rule name, impl) -> ``fn(rule, params, grads, state, hyper)`` (AdaGradNorm's: ``fn(groups, accumulator, steps)``)
 FAST_IMPLS: dict[tuple[str, str], Callable[..., None]] = {}
 
 LOW_PRECISION = (torch.float16, torch.bfloat16)
@@ -70,8 +68,19 @@ def working_precision(*tensors: torch.Tensor | None) -> Iterator[list[torch.Tens
             t.copy_(w)
 
 
-def signed_grad(grad: torch.Tensor, maximize: bool) -> torch.Tensor:
-    return torch.neg(grad) if maximize else grad
+def ema_square_(v: torch.Tensor, x: torch.Tensor, beta2: float, one_m_beta2: float, vmax: torch.Tensor | None) -> torch.Tensor:
+    """``v = beta2 v + (1-beta2) x^2`` in place, and with ``vmax`` (AMSGrad's) ``vmax = max(vmax, v)``;
+    returns what the denominator reads (``vmax`` or ``v``). Adam's, AdaBound's and AGD's second moment."""
+    v.mul_(beta2).addcmul_(x, x, value=one_m_beta2)
+    if vmax is None:
+        return v
+    torch.maximum(vmax, v, out=vmax)
+    return vmax
+
+
+def sqrt_eps(x: torch.Tensor, eps: float, inside: bool) -> torch.Tensor:
+    """``sqrt(x) + eps`` (torch's placement) or ``sqrt(x + eps)`` (``inside``), a new tensor."""
+    return (x + eps).sqrt_() if inside else x.sqrt().add_(eps)
 
 
 # ---- per-row hyperparameters (vectorized sweeps) ------------------------------------------
@@ -92,8 +101,3 @@ def addcdiv_scaled_(p: torch.Tensor, num: torch.Tensor, den: torch.Tensor, value
     if isinstance(value, torch.Tensor):
         return p.add_((num / den).mul_(value))
     return p.addcdiv_(num, den, value=value)
-
-
-def differs(x: float | torch.Tensor, value: float) -> bool:
-    """``x != value`` for a float; always True for a tensor (the op is then applied, exactly)."""
-    return isinstance(x, torch.Tensor) or x != value

@@ -5,46 +5,58 @@ r"""AdaGrad (Duchi, Hazan, Singer 2011).
 ``eps_inside_sqrt=True``), with :math:`s_0` = ``initial_accumulator_value`` and
 :math:`\gamma_t = \gamma / (1 + (t-1)\,\text{lr\_decay})` as ``torch.optim.Adagrad``.
 The anisotropic-smoothness paper's form (seed 001: :math:`v_{-1} = \epsilon\mathbf{1}`,
-divide by :math:`\sqrt{v_t}`) is ``initial_accumulator_value=eps, eps=0``.
+divide by :math:`\sqrt{v_t}`) is ``initial_accumulator_value=eps, eps=0``. Weight decay is
+L2 (the shared pre-step, :mod:`precond.optim.functional._rule`).
+
+The contract: :class:`AdaGradHyper`, :class:`AdaGradCoefficients` from
+:func:`adagrad_coefficients`; loop :func:`_adagrad_tensor`, foreach and fused
+:mod:`precond.optim.kernels.adagrad` (``kernels/csrc/adagrad.cpp``); tests
+``tests/optim/test_fast_paths.py``, ``tests/optim/test_against_torch.py``.
 """
 
 from __future__ import annotations
 
-import torch
+from dataclasses import KW_ONLY, dataclass
+from typing import Any, Mapping, NamedTuple
 
-from ._common import addcdiv_scaled_, fast_impl, signed_grad, step_all, working_precision
-
-
-def adagrad_lr(step: int, *, lr: float, lr_decay: float) -> float:
-    """The step size of step ``step``, ``lr / (1 + (t-1) lr_decay)`` (used by the loop and the fast paths)."""
-    return lr / (1.0 + (step - 1) * lr_decay)
+from .. import _checks
+from ._common import addcdiv_scaled_, sqrt_eps
+from ._rule import Hyper, Rule, hp
 
 
-def adagrad(
-    params: list[torch.Tensor],
-    grads: list[torch.Tensor],
-    state_sums: list[torch.Tensor],
-    state_steps: list[torch.Tensor],
-    *,
-    lr: float,
-    lr_decay: float,
-    weight_decay: float,
-    eps: float,
-    eps_inside_sqrt: bool,
-    maximize: bool,
-    impl: str = "loop",
-) -> None:
-    if impl != "loop":
-        return fast_impl("adagrad", impl)(
-            params, grads, state_sums, state_steps, lr=lr, lr_decay=lr_decay,
-            weight_decay=weight_decay, eps=eps, eps_inside_sqrt=eps_inside_sqrt, maximize=maximize,
-        )  # fmt: skip
-    for i, step in enumerate(step_all(state_steps)):
-        with working_precision(params[i], grads[i], state_sums[i]) as (p, g, s):
-            g = signed_grad(g, maximize)
-            if weight_decay != 0.0:
-                g = g.add(p, alpha=weight_decay)
-            clr = adagrad_lr(step, lr=lr, lr_decay=lr_decay)
-            s.addcmul_(g, g, value=1.0)
-            std = (s + eps).sqrt_() if eps_inside_sqrt else s.sqrt().add_(eps)
-            addcdiv_scaled_(p, g, std, -clr)
+@dataclass(frozen=True)
+class AdaGradHyper(Hyper):
+    """The hyperparameters of :class:`precond.optim.AdaGrad` (torch's ``Adagrad`` order)."""
+
+    lr: float = hp(1e-2, _checks.lr())
+    lr_decay: float = hp(0.0, _checks.NON_NEGATIVE)
+    weight_decay: float = hp(0.0, _checks.NON_NEGATIVE)
+    initial_accumulator_value: float = hp(0.0, _checks.NON_NEGATIVE)
+    eps: float = hp(1e-10, _checks.NON_NEGATIVE)
+    _: KW_ONLY
+    eps_inside_sqrt: bool = False
+    maximize: bool = False
+
+    @classmethod
+    def check_together(cls, values: Mapping[str, Any]) -> None:
+        _checks.check_denominator_start(values)
+
+
+class AdaGradCoefficients(NamedTuple):
+    """Per-step scalars of AdaGrad, in double."""
+
+    neg_clr: float  # -lr / (1 + (t-1) lr_decay): minus the step's decayed step size
+    eps: float
+
+
+def adagrad_coefficients(h: AdaGradHyper, step: int) -> AdaGradCoefficients:
+    return AdaGradCoefficients(-(h.lr / (1.0 + (step - 1) * h.lr_decay)), h.eps)
+
+
+def _adagrad_tensor(p, g, s, c: AdaGradCoefficients, h: AdaGradHyper) -> None:
+    s.addcmul_(g, g, value=1.0)
+    addcdiv_scaled_(p, g, sqrt_eps(s, c.eps, h.eps_inside_sqrt), c.neg_clr)
+
+
+#: ``adagrad(params, grads, state, hyper, impl="loop")``: one AdaGrad step (state list ``sum``)
+adagrad = Rule("adagrad", AdaGradHyper, AdaGradCoefficients, adagrad_coefficients, ("sum",), _adagrad_tensor)

@@ -3,29 +3,72 @@ r"""AdaGrad-Norm (Ward, Wu, Bottou 2019): one scalar step size for all coordinat
 :math:`b_t^2 = b_{t-1}^2 + \|g_t\|^2`, :math:`\theta \mathrel{-}= \gamma\, g_t / (b_t + \epsilon)`,
 with :math:`b_0^2` = ``initial_accumulator_value``. The norm runs over every coordinate of
 the param group (``scope="group"``) or of all groups (``scope="global"``): the
-"uniform step size" comparator of the anisotropic-smoothness paper (seed 001).
+"uniform step size" comparator of the anisotropic-smoothness paper (seed 001). Weight decay
+is L2 (the shared pre-step, :mod:`precond.optim.functional._rule`: ``g`` below is the
+effective gradient).
+
+The contract: :class:`AdaGradNormHyper` per param group, :class:`AdaGradNormCoefficients`
+from :func:`adagrad_norm_coefficients` (the scale :math:`-\gamma/(b_t+\epsilon)` is computed
+from them once :math:`b_t` is known); loop :func:`adagrad_norm`, foreach and fused
+:mod:`precond.optim.kernels.adagrad_norm` (``kernels/csrc/adagrad_norm.cpp``); tests
+``tests/optim/test_fast_paths_curvature.py``, ``tests/optim/test_against_numpy.py``.
 """
 
 from __future__ import annotations
 
+from dataclasses import KW_ONLY, dataclass
+from typing import Any, Mapping, NamedTuple
+
 import torch
 
-from ._common import fast_impl, signed_grad, step_all
+from .. import _checks
+from ._common import fast_impl, step_all
+from ._rule import COEFFICIENTS, Hyper, apply_pre_step, hp
+
+SCOPES = ("group", "global")
 
 
-def adagrad_norm_scale(b: float, *, lr: float, eps: float) -> float:
+@dataclass(frozen=True)
+class AdaGradNormHyper(Hyper):
+    """The hyperparameters of :class:`precond.optim.AdaGradNorm` (``scope`` holds for the whole optimizer)."""
+
+    lr: float = hp(1e-1, _checks.lr())
+    initial_accumulator_value: float = hp(0.0, _checks.NON_NEGATIVE)
+    eps: float = hp(1e-10, _checks.NON_NEGATIVE)
+    weight_decay: float = hp(0.0, _checks.NON_NEGATIVE)
+    _: KW_ONLY
+    scope: str = hp("group", _checks.one_of(*SCOPES))
+    maximize: bool = False
+
+    @classmethod
+    def check_together(cls, values: Mapping[str, Any]) -> None:
+        _checks.check_denominator_start(values)
+
+
+class AdaGradNormCoefficients(NamedTuple):
+    """The scalars of one param group's AdaGrad-Norm step (the kernel's row for each of its tensors)."""
+
+    lr: float
+    eps: float
+
+
+COEFFICIENTS["adagrad_norm"] = AdaGradNormCoefficients
+
+
+def adagrad_norm_coefficients(h: AdaGradNormHyper) -> AdaGradNormCoefficients:
+    return AdaGradNormCoefficients(h.lr, h.eps)
+
+
+def adagrad_norm_scale(b: float, c: AdaGradNormCoefficients) -> float:
     r"""The step's multiplier of the gradient, :math:`-\gamma / (b_t + \epsilon)` (loop and foreach)."""
-    return -lr / (b + eps)
+    return -c.lr / (b + c.eps)
 
 
-def adagrad_norm(
-    groups: list[tuple[list[torch.Tensor], list[torch.Tensor], dict]],
-    accumulator: torch.Tensor,
-    state_steps: list[torch.Tensor],
-    *,
-    impl: str = "loop",
-) -> None:
-    r"""One step over the ``(params, grads, {"lr", "eps", "weight_decay", "maximize"})`` of one scope.
+Scope = list[tuple[list[torch.Tensor], list[torch.Tensor], AdaGradNormHyper]]
+
+
+def adagrad_norm(groups: Scope, accumulator: torch.Tensor, state_steps: list[torch.Tensor], *, impl: str = "loop") -> None:
+    r"""One step over the ``(params, grads, hyper)`` of each param group of one scope.
 
     ``accumulator`` is the scope's 0-dim float64 :math:`b^2`, updated in place; pass all
     groups at once for a global accumulator, one group at a time for per-group ones.
@@ -38,18 +81,17 @@ def adagrad_norm(
     step_all(state_steps)
     effective = []
     sq = torch.zeros((), dtype=torch.float64, device=accumulator.device)
-    for params, grads, hp in groups:
+    for params, grads, h in groups:
+        pre = h.pre_step()
         gs = []
         for p, g in zip(params, grads):
-            g = signed_grad(g, hp["maximize"])
-            if hp["weight_decay"] != 0.0:
-                g = g.add(p, alpha=hp["weight_decay"])
+            g = apply_pre_step(p, g, pre)
             sq += g.double().square().sum().to(sq.device)  # ||g_t||^2, in double
             gs.append(g)
         effective.append(gs)
     accumulator += sq  # b_t^2 = b_{t-1}^2 + ||g_t||^2
     b = float(accumulator.sqrt())
-    for (params, _, hp), gs in zip(groups, effective):
-        scale = adagrad_norm_scale(b, lr=hp["lr"], eps=hp["eps"])
+    for (params, _, h), gs in zip(groups, effective):
+        scale = adagrad_norm_scale(b, adagrad_norm_coefficients(h))
         for p, g in zip(params, gs):
             p.add_(g.to(p.dtype), alpha=scale)  # theta -= lr g_t / (b_t + eps)

@@ -23,22 +23,60 @@ so the state is :math:`(m, b)` like Adam's.
 
 Options, as in the published code: ``weight_decouple`` (``p *= 1 - lr*wd`` before the
 step, or ``p *= 1 - wd`` with ``fixed_decay``; otherwise L2 ``g += wd*p``, without
-touching ``p.grad``), ``amsgrad`` (``b_max = max(b_max, b)`` in the denominator), ``clip``
+touching ``p.grad``: the shared pre-step, :mod:`precond.optim.functional._rule`), ``amsgrad`` (``b_max = max(b_max, b)`` in the denominator), ``clip``
 (clamp of the ratio ``m / max(sqrt(b), delta*sqrt(1-b2^t))`` to ``[-clip, clip]``) and
 ``win`` (the Win-accelerated variant with state ``z``:
 ``z = (z - eta*u)/(1 + wd*eta)``, ``tau = 1/(3 + 2*eta*wd)``,
 ``p = tau*p - 2*tau*eta*u + 2*tau*z``, ``eta = lr*sqrt(1-b2^t)/(1-b1^t)``, weight decay
 acting only through this formula).
+
+The contract: :class:`AGDHyper`, :class:`AGDCoefficients` from :func:`agd_coefficients`; loop
+:func:`_agd_tensor`, foreach and fused :mod:`precond.optim.kernels.agd` (C++
+``kernels/csrc/agd.cpp``); which coordinates took the adaptive branch:
+:func:`agd_adaptive_mask`, reduced by :meth:`precond.optim.AGD.adaptive_fraction`; tests
+``tests/optim/test_agd_against_authors.py``, ``tests/optim/test_against_numpy.py``,
+``tests/optim/test_fast_paths.py``.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import KW_ONLY, dataclass
 from typing import NamedTuple
 
 import torch
 
-from ._common import add_scaled_, differs, fast_impl, signed_grad, step_all, working_precision
+from .. import _checks
+from ._common import add_scaled_, ema_square_
+from ._rule import Hyper, Rule, hp
+
+WIN_Z_INITS = ("param", "zeros")
+
+
+@dataclass(frozen=True)
+class AGDHyper(Hyper):
+    """The hyperparameters of :class:`precond.optim.AGD` (the authors' order and defaults)."""
+
+    lr: float = hp(1e-3, _checks.lr())
+    betas: tuple[float, float] = hp((0.9, 0.999), _checks.BETAS)
+    delta: float = hp(1e-5, _checks.EPS)
+    weight_decay: float = hp(0.0, _checks.NON_NEGATIVE)
+    weight_decouple: bool = True
+    fixed_decay: bool = False
+    amsgrad: bool = False
+    win: bool = False
+    clip: float | None = hp(None, _checks.optional(_checks.within(0.0, low_inclusive=False)))
+    _: KW_ONLY
+    win_z_init: str = hp("param", _checks.one_of(*WIN_Z_INITS))
+    maximize: bool = False
+
+    @property
+    def weight_decay_mode(self) -> str:
+        if self.win or self.weight_decay == 0.0:  # under win, weight decay acts through its formula
+            return "none"
+        if not self.weight_decouple:
+            return "l2"
+        return "fixed" if self.fixed_decay else "decoupled"
 
 
 class AGDCoefficients(NamedTuple):
@@ -50,121 +88,42 @@ class AGDCoefficients(NamedTuple):
     c_g: float  # coefficient of g_t in s_t
     floor: float  # delta * sqrt(1 - beta2^t): the switch, on the un-corrected b
     eta: float  # lr * sqrt(1 - beta2^t) / (1 - beta1^t)
-    decay: float  # multiplier of p before the step (1 when no decoupled decay)
-    l2: float  # coefficient of p added to g (0 unless coupled L2 decay)
     win_z: float  # 1 / (1 + wd*eta)                       (win only)
     win_tau: float  # 1 / (3 + 2*eta*wd)                    (win only)
 
 
-def agd_coefficients(
-    step: int,
-    *,
-    lr: float,
-    beta1: float,
-    beta2: float,
-    delta: float,
-    weight_decay: float = 0.0,
-    weight_decouple: bool = True,
-    fixed_decay: bool = False,
-    win: bool = False,
-) -> AGDCoefficients:
+def agd_coefficients(h: AGDHyper, step: int) -> AGDCoefficients:
+    beta1, beta2 = h.betas
     bc1 = 1.0 - beta1**step
     bc2 = 1.0 - beta2**step
     c_g = (1.0 - beta1) / bc1
     c_m = 0.0 if step == 1 else beta1 / bc1 - 1.0 / (1.0 - beta1 ** (step - 1))
     sqrt_bc2 = math.sqrt(bc2)
-    eta = lr * sqrt_bc2 / bc1
-    decay, l2 = 1.0, 0.0
-    if not win and weight_decay != 0.0:
-        if weight_decouple:
-            decay = 1.0 - (weight_decay if fixed_decay else lr * weight_decay)
-        else:
-            l2 = weight_decay
-    return AGDCoefficients(
-        beta1=beta1,
-        beta2=beta2,
-        c_m=c_m,
-        c_g=c_g,
-        floor=delta * sqrt_bc2,
-        eta=eta,
-        decay=decay,
-        l2=l2,
-        win_z=1.0 / (1.0 + weight_decay * eta),
-        win_tau=1.0 / (3.0 + 2.0 * eta * weight_decay),
-    )
+    eta = h.lr * sqrt_bc2 / bc1
+    wd = h.weight_decay
+    return AGDCoefficients(beta1, beta2, c_m, c_g, h.delta * sqrt_bc2, eta, 1.0 / (1.0 + wd * eta), 1.0 / (3.0 + 2.0 * eta * wd))
 
 
-def agd(
-    params: list[torch.Tensor],
-    grads: list[torch.Tensor],
-    exp_avgs: list[torch.Tensor],
-    exp_avg_sqs: list[torch.Tensor],
-    max_exp_avg_sqs: list[torch.Tensor],
-    zs: list[torch.Tensor],
-    state_steps: list[torch.Tensor],
-    *,
-    lr: float,
-    beta1: float,
-    beta2: float,
-    delta: float,
-    weight_decay: float,
-    weight_decouple: bool,
-    fixed_decay: bool,
-    amsgrad: bool,
-    win: bool,
-    clip: float | None,
-    maximize: bool,
-    impl: str = "loop",
-) -> None:
-    """Apply one AGD step to every tensor (see the module docstring for the equations)."""
-    if impl != "loop":
-        return fast_impl("agd", impl)(
-            params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, zs, state_steps,
-            lr=lr, beta1=beta1, beta2=beta2, delta=delta, weight_decay=weight_decay,
-            weight_decouple=weight_decouple, fixed_decay=fixed_decay, amsgrad=amsgrad,
-            win=win, clip=clip, maximize=maximize,
-        )  # fmt: skip
-    for i, step in enumerate(step_all(state_steps)):
-        c = agd_coefficients(
-            step, lr=lr, beta1=beta1, beta2=beta2, delta=delta, weight_decay=weight_decay,
-            weight_decouple=weight_decouple, fixed_decay=fixed_decay, win=win,
-        )  # fmt: skip
-        bmax = max_exp_avg_sqs[i] if amsgrad else None
-        z = zs[i] if win else None
-        with working_precision(params[i], grads[i], exp_avgs[i], exp_avg_sqs[i], bmax, z) as (p, g, m, b, bm, zz):
-            _agd_tensor(p, signed_grad(g, maximize), m, b, bm, zz, c, clip)
-
-
-def _agd_tensor(
-    p: torch.Tensor,
-    g: torch.Tensor,
-    m: torch.Tensor,
-    b: torch.Tensor,
-    bmax: torch.Tensor | None,
-    z: torch.Tensor | None,
-    c: AGDCoefficients,
-    clip: float | None,
-) -> None:
-    if c.l2 != 0.0:
-        g = g.add(p, alpha=c.l2)
-    if differs(c.decay, 1.0):
-        p.mul_(c.decay)
+def _agd_tensor(p, g, m, b, bmax, z, c: AGDCoefficients, h: AGDHyper) -> None:
     s = g.mul(c.c_g)
     if c.c_m != 0.0:
         s.add_(m, alpha=c.c_m)
     m.mul_(c.beta1).add_(g, alpha=1.0 - c.beta1)
-    b.mul_(c.beta2).addcmul_(s, s, value=1.0 - c.beta2)
-    if bmax is not None:
-        torch.maximum(bmax, b, out=bmax)
-        b = bmax
+    b = ema_square_(b, s, c.beta2, 1.0 - c.beta2, bmax if h.amsgrad else None)
     u = m / b.sqrt().clamp_(min=c.floor)
-    if clip is not None:
-        u.clamp_(-clip, clip)
-    if z is None:
+    if h.clip is not None:
+        u.clamp_(-h.clip, h.clip)
+    if not h.win:
         add_scaled_(p, u, -c.eta)
     else:
         add_scaled_(z, u, -c.eta).mul_(c.win_z)
         add_scaled_(add_scaled_(p.mul_(c.win_tau), u, -2.0 * c.win_tau * c.eta), z, 2.0 * c.win_tau)
+
+
+#: ``agd(params, grads, state, hyper, impl="loop")``: one AGD step (state lists ``exp_avg``,
+#: ``exp_avg_sq``, ``max_exp_avg_sq`` under amsgrad, ``z`` under win)
+agd = Rule("agd", AGDHyper, AGDCoefficients, agd_coefficients, ("exp_avg", "exp_avg_sq", "max_exp_avg_sq", "z"), _agd_tensor,
+           optional={"max_exp_avg_sq": "amsgrad", "z": "win"})  # fmt: skip
 
 
 def agd_adaptive_mask(exp_avg_sq: torch.Tensor, step: int, *, beta2: float, delta: float) -> torch.Tensor:

@@ -19,7 +19,8 @@ over the ``k`` curvature estimates :math:`c_1..c_k` received so far (``beta2 = 0
 latest estimate), :math:`\lambda` the damping, and :math:`u_t` the gradient or, with
 ``momentum`` :math:`\beta_1 > 0`, the bias-corrected EMA
 :math:`\hat m_t = m_t/(1-\beta_1^t)`, :math:`m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t`.
-Decoupled weight decay ``p *= 1 - lr*wd`` comes first.
+Decoupled weight decay ``p *= 1 - lr*wd`` comes first (the shared pre-step,
+:mod:`precond.optim.functional._rule`).
 
 **Non-positive curvature.** The GGN diagonal and its GNB estimate are :math:`\ge 0`; there
 :math:`|\hat h| = \hat h` and the rule is the paper's :math:`(\hat h + \lambda)^p` bit for bit.
@@ -34,15 +35,23 @@ would give, so a negative entry never makes a step a positive one could not. Whe
 unit in the Newton setting) :math:`D = 0`: the coordinate does not move, instead of
 :math:`0\cdot\infty = \mathrm{NaN}`. :func:`nonpositive_curvature_counts` counts both cases
 (``GaussNewtonDiag`` warns once when one occurs).
+
+The contract: :class:`GaussNewtonHyper`, :class:`GaussNewtonCoefficients` from
+:func:`gauss_newton_coefficients` (of the step ``t`` and the curvature count ``k``); loop
+:func:`_gauss_newton_tensor`, foreach and fused :mod:`precond.optim.kernels.gauss_newton`
+(``kernels/csrc/gauss_newton.cpp``); tests ``tests/optim/test_fast_paths_curvature.py``,
+``tests/curvature/test_optimizers.py``.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import KW_ONLY, dataclass
+from typing import Any, ClassVar, Mapping, NamedTuple
 
 import torch
 
-from ._common import fast_impl, signed_grad, step_all, working_precision
+from .. import _checks
+from ._rule import Hyper, Rule, hp
 
 POWERS = (-1.0, -0.5)
 
@@ -77,10 +86,30 @@ def gauss_newton_preconditioner(h_hat: torch.Tensor, *, damping: float, power: f
     return d if zero is None else d.masked_fill_(zero, 0.0)
 
 
+@dataclass(frozen=True)
+class GaussNewtonHyper(Hyper):
+    """The hyperparameters of :class:`precond.optim.GaussNewtonDiag` (``estimator``,
+    ``update_every``, ``curvature_samples``: settings of the whole optimizer, checked by
+    :class:`precond.optim.curvature_base.CurvatureOptimizer`)."""
+
+    decoupled: ClassVar[bool] = True
+
+    lr: float = hp(1.0, _checks.lr())
+    power: float = hp(-1.0, lambda name, value: check_power(value))
+    momentum: float = hp(0.0, _checks.BETA)
+    beta2: float = hp(0.0, _checks.BETA)
+    damping: float = hp(1e-8, _checks.NON_NEGATIVE)
+    weight_decay: float = hp(0.0, _checks.NON_NEGATIVE)
+    _: KW_ONLY
+    estimator: str = "ggn"
+    update_every: int = 1
+    curvature_samples: int = 1
+    maximize: bool = False
+
+
 class GaussNewtonCoefficients(NamedTuple):
     """The per-tensor scalars of a GN^p step, in double, shared by the loop and the fast paths."""
 
-    decay: float  # 1 - lr*wd (1 without weight decay)
     beta1: float  # the momentum
     bc1: float  # 1 - beta1^t (1 without momentum): m_hat = m / bc1
     bc2: float  # 1 - beta2^k (1 when beta2 = 0): h_hat = h / bc2
@@ -88,76 +117,42 @@ class GaussNewtonCoefficients(NamedTuple):
     neg_lr: float  # -lr
 
 
-def gauss_newton_coefficients(
-    step: int, curvature_step: int, *, lr: float, momentum: float, beta2: float, damping: float, weight_decay: float
-) -> GaussNewtonCoefficients:
+def gauss_newton_coefficients(h: GaussNewtonHyper, step: int, curvature_step: int) -> GaussNewtonCoefficients:
     """Scalars of step ``t = step`` after ``k = curvature_step`` curvature estimates."""
     return GaussNewtonCoefficients(
-        decay=1.0 - lr * weight_decay if weight_decay != 0.0 else 1.0,
-        beta1=momentum,
-        bc1=1.0 - momentum**step if momentum > 0.0 else 1.0,
-        bc2=1.0 - beta2**curvature_step if beta2 > 0.0 else 1.0,
-        damping=damping,
-        neg_lr=-lr,
+        beta1=h.momentum,
+        bc1=1.0 - h.momentum**step if h.momentum > 0.0 else 1.0,
+        bc2=1.0 - h.beta2**curvature_step if h.beta2 > 0.0 else 1.0,
+        damping=h.damping,
+        neg_lr=-h.lr,
     )
 
 
-def curvature_counts(curvature_steps: list[torch.Tensor]) -> list[int]:
-    """The curvature counts ``k`` as ints, or ``RuntimeError`` (nothing changed) if one is 0."""
-    ks = [int(k) for k in torch.stack(curvature_steps).tolist()] if curvature_steps else []
-    if any(k < 1 for k in ks):
+def check_curvature_counts(state: Mapping[str, list[Any]]) -> None:
+    """``RuntimeError`` (before anything changes) where a parameter never received curvature."""
+    counts = state["curvature_step"]
+    if counts and float(torch.stack(counts).min()) < 1:
         raise RuntimeError(
-            "GaussNewtonDiag.step() before any curvature was received: call "
+            "GaussNewtonDiag.step() before any curvature was received for some parameter: call "
             "optimizer.update_curvature(diag) first (precond.curvature.CurvatureFeeder does it every k steps)"
         )
-    return ks
 
 
-def gauss_newton_diag(
-    params: list[torch.Tensor],
-    grads: list[torch.Tensor],
-    exp_avgs: list[torch.Tensor],
-    curvatures: list[torch.Tensor],
-    curvature_steps: list[torch.Tensor],
-    state_steps: list[torch.Tensor],
-    *,
-    lr: float,
-    power: float,
-    momentum: float,
-    beta2: float,
-    damping: float,
-    weight_decay: float,
-    maximize: bool,
-    impl: str = "loop",
-) -> None:
-    """Apply one GN^p step to every tensor (equations in the module docstring).
+def _gauss_newton_tensor(p, g, m, h, c: GaussNewtonCoefficients, hyper: GaussNewtonHyper) -> None:
+    if hyper.momentum > 0.0:
+        m.mul_(c.beta1).add_(g, alpha=1.0 - c.beta1)  # m_t = b1 m_{t-1} + (1-b1) g_t
+        u = m / c.bc1  # m_hat_t = m_t / (1 - b1^t)
+    else:
+        u = g
+    h_hat = h / c.bc2 if hyper.beta2 > 0.0 else h  # h_hat = h_k / (1 - b2^k)
+    d = gauss_newton_preconditioner(h_hat, damping=c.damping, power=hyper.power)  # D = (|h_hat| + lambda)^p
+    p.addcmul_(d, u, value=c.neg_lr)  # theta_t = theta_{t-1} - eta D u
 
-    ``exp_avgs`` may be empty when ``momentum == 0``. Every ``curvature_steps`` entry must
-    be >= 1 (a curvature estimate received), else ``RuntimeError`` before anything changes.
-    ``impl="foreach"``/``"fused"`` run :mod:`precond.optim.kernels.gauss_newton` (same
-    scalars, :func:`gauss_newton_coefficients`).
-    """
-    if impl != "loop":
-        return fast_impl("gauss_newton_diag", impl)(
-            params, grads, exp_avgs, curvatures, curvature_steps, state_steps, lr=lr, power=power,
-            momentum=momentum, beta2=beta2, damping=damping, weight_decay=weight_decay,
-            maximize=maximize,
-        )  # fmt: skip
-    ks = curvature_counts(curvature_steps)
-    for i, step in enumerate(step_all(state_steps)):
-        c = gauss_newton_coefficients(
-            step, ks[i], lr=lr, momentum=momentum, beta2=beta2, damping=damping, weight_decay=weight_decay
-        )
-        m = exp_avgs[i] if momentum > 0.0 else None
-        with working_precision(params[i], grads[i], m, curvatures[i]) as (p, g, mm, h):
-            g = signed_grad(g, maximize)
-            if weight_decay != 0.0:
-                p.mul_(c.decay)  # theta <- (1 - lr wd) theta
-            if mm is not None:
-                mm.mul_(c.beta1).add_(g, alpha=1.0 - c.beta1)  # m_t = b1 m_{t-1} + (1-b1) g_t
-                u = mm / c.bc1  # m_hat_t = m_t / (1 - b1^t)
-            else:
-                u = g
-            h_hat = h / c.bc2 if beta2 > 0.0 else h  # h_hat = h_k / (1 - b2^k)
-            d = gauss_newton_preconditioner(h_hat, damping=c.damping, power=power)  # D = (|h_hat| + lambda)^p
-            p.addcmul_(d, u, value=c.neg_lr)  # theta_t = theta_{t-1} - eta D u
+
+#: ``gauss_newton_diag(params, grads, state, hyper, impl="loop")``: one GN^p step (state lists
+#: ``exp_avg`` with momentum, ``curvature``, and ``curvature_step``, the counts k, each >= 1:
+#: else ``RuntimeError`` before anything changes)
+gauss_newton_diag = Rule("gauss_newton_diag", GaussNewtonHyper, GaussNewtonCoefficients, gauss_newton_coefficients,
+                         ("exp_avg", "curvature"), _gauss_newton_tensor, optional={"exp_avg": "momentum"},
+                         counts=("curvature_step",),
+                         check=check_curvature_counts)  # fmt: skip

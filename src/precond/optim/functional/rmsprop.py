@@ -4,57 +4,71 @@ r"""RMSProp (Tieleman & Hinton 2012), as ``torch.optim.RMSprop``.
 :math:`\theta \mathrel{-}= \gamma\, g_t / (\sqrt{s_t} + \epsilon)`, or the notes'
 :math:`\sqrt{s_t + \epsilon}` with ``eps_inside_sqrt=True``. ``centered`` subtracts the
 squared EMA of :math:`g` from :math:`s_t`; ``momentum`` keeps a buffer
-:math:`u = \mu u + g/\text{denom}` and steps :math:`\gamma u`.
+:math:`u = \mu u + g/\text{denom}` and steps :math:`\gamma u`. Weight decay is L2 (the
+shared pre-step, :mod:`precond.optim.functional._rule`).
+
+The contract: :class:`RMSPropHyper`, :class:`RMSPropCoefficients` from
+:func:`rmsprop_coefficients`; loop :func:`_rmsprop_tensor`, foreach and fused
+:mod:`precond.optim.kernels.rmsprop` (``kernels/csrc/rmsprop.cpp``); tests
+``tests/optim/test_fast_paths.py``, ``tests/optim/test_against_torch.py``.
 """
 
 from __future__ import annotations
 
-import torch
+from dataclasses import KW_ONLY, dataclass
+from typing import NamedTuple
 
-from ._common import add_scaled_, addcdiv_scaled_, fast_impl, signed_grad, step_all, working_precision
+from .. import _checks
+from ._common import add_scaled_, addcdiv_scaled_, sqrt_eps
+from ._rule import Hyper, Rule, hp
 
 
-def rmsprop(
-    params: list[torch.Tensor],
-    grads: list[torch.Tensor],
-    square_avgs: list[torch.Tensor],
-    grad_avgs: list[torch.Tensor],
-    momentum_buffers: list[torch.Tensor],
-    state_steps: list[torch.Tensor],
-    *,
-    lr: float,
-    alpha: float,
-    eps: float,
-    weight_decay: float,
-    momentum: float,
-    centered: bool,
-    eps_inside_sqrt: bool,
-    maximize: bool,
-    impl: str = "loop",
-) -> None:
-    if impl != "loop":
-        return fast_impl("rmsprop", impl)(
-            params, grads, square_avgs, grad_avgs, momentum_buffers, state_steps, lr=lr,
-            alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-            centered=centered, eps_inside_sqrt=eps_inside_sqrt, maximize=maximize,
-        )  # fmt: skip
-    step_all(state_steps)
-    for i in range(len(params)):
-        ga = grad_avgs[i] if centered else None
-        buf = momentum_buffers[i] if momentum > 0 else None
-        with working_precision(params[i], grads[i], square_avgs[i], ga, buf) as (p, g, s, a, u):
-            g = signed_grad(g, maximize)
-            if weight_decay != 0.0:
-                g = g.add(p, alpha=weight_decay)
-            s.mul_(alpha).addcmul_(g, g, value=1.0 - alpha)
-            if a is not None:
-                a.lerp_(g, 1.0 - alpha)
-                var = s.addcmul(a, a, value=-1.0)
-            else:
-                var = s
-            denom = (var + eps).sqrt_() if eps_inside_sqrt else var.sqrt().add_(eps)
-            if u is not None:
-                u.mul_(momentum).addcdiv_(g, denom)
-                add_scaled_(p, u, -lr)
-            else:
-                addcdiv_scaled_(p, g, denom, -lr)
+@dataclass(frozen=True)
+class RMSPropHyper(Hyper):
+    """The hyperparameters of :class:`precond.optim.RMSProp` (torch's ``RMSprop`` order)."""
+
+    lr: float = hp(1e-2, _checks.lr())
+    alpha: float = hp(0.99, _checks.BETA)
+    eps: float = hp(1e-8, _checks.EPS)
+    weight_decay: float = hp(0.0, _checks.NON_NEGATIVE)
+    momentum: float = hp(0.0, _checks.BETA)
+    centered: bool = False
+    _: KW_ONLY
+    eps_inside_sqrt: bool = False
+    maximize: bool = False
+
+
+class RMSPropCoefficients(NamedTuple):
+    """The scalars of RMSProp (the same at every step), in double."""
+
+    neg_lr: float
+    alpha: float
+    one_m_alpha: float
+    eps: float
+    momentum: float
+
+
+def rmsprop_coefficients(h: RMSPropHyper, step: int) -> RMSPropCoefficients:
+    return RMSPropCoefficients(-h.lr, h.alpha, 1.0 - h.alpha, h.eps, h.momentum)
+
+
+def _rmsprop_tensor(p, g, s, a, u, c: RMSPropCoefficients, h: RMSPropHyper) -> None:
+    s.mul_(c.alpha).addcmul_(g, g, value=c.one_m_alpha)
+    if h.centered:
+        a.lerp_(g, c.one_m_alpha)
+        var = s.addcmul(a, a, value=-1.0)
+    else:
+        var = s
+    denom = sqrt_eps(var, c.eps, h.eps_inside_sqrt)
+    if h.momentum > 0:
+        u.mul_(c.momentum).addcdiv_(g, denom)
+        add_scaled_(p, u, c.neg_lr)
+    else:
+        addcdiv_scaled_(p, g, denom, c.neg_lr)
+
+
+#: ``rmsprop(params, grads, state, hyper, impl="loop")``: one RMSProp step (state lists
+#: ``square_avg``, ``grad_avg`` if centered, ``momentum_buffer`` with momentum)
+rmsprop = Rule("rmsprop", RMSPropHyper, RMSPropCoefficients, rmsprop_coefficients,
+               ("square_avg", "grad_avg", "momentum_buffer"), _rmsprop_tensor,
+               optional={"grad_avg": "centered", "momentum_buffer": "momentum"})  # fmt: skip

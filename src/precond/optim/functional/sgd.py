@@ -10,56 +10,81 @@ Two momentum forms of the lecture notes (seed 003):
   :math:`\gamma(\beta v_t + (1-\beta) g_t)`).
 
 Weight decay is L2 (:math:`g \leftarrow g + \lambda\theta`) or, with
-``decoupled_weight_decay``, :math:`\theta \leftarrow (1-\gamma\lambda)\theta` first.
+``decoupled_weight_decay``, :math:`\theta \leftarrow (1-\gamma\lambda)\theta` first (the shared
+pre-step, :mod:`precond.optim.functional._rule`).
+
+The contract: :class:`SGDHyper`, :class:`SGDCoefficients` from :func:`sgd_coefficients`; loop
+:func:`_sgd_tensor`, foreach and fused :mod:`precond.optim.kernels.sgd` (``kernels/csrc/sgd.cpp``);
+tests ``tests/optim/test_fast_paths.py``, ``tests/optim/test_against_torch.py``.
 """
 
 from __future__ import annotations
 
-import torch
+from dataclasses import KW_ONLY, dataclass
+from typing import Any, ClassVar, Mapping, NamedTuple
 
-from ._common import add_scaled_, fast_impl, signed_grad, step_all, working_precision
+from .. import _checks
+from ._common import add_scaled_
+from ._rule import Hyper, Rule, hp
+
+MOMENTUM_STYLES = ("heavy_ball", "ema")
 
 
-def sgd(
-    params: list[torch.Tensor],
-    grads: list[torch.Tensor],
-    momentum_buffers: list[torch.Tensor],
-    state_steps: list[torch.Tensor],
-    *,
-    lr: float,
-    momentum: float,
-    dampening: float,
-    nesterov: bool,
-    momentum_style: str,
-    weight_decay: float,
-    decoupled_weight_decay: bool,
-    maximize: bool,
-    impl: str = "loop",
-) -> None:
-    if impl != "loop":
-        return fast_impl("sgd", impl)(
-            params, grads, momentum_buffers, state_steps, lr=lr, momentum=momentum,
-            dampening=dampening, nesterov=nesterov, momentum_style=momentum_style,
-            weight_decay=weight_decay, decoupled_weight_decay=decoupled_weight_decay,
-            maximize=maximize,
-        )  # fmt: skip
-    for i, step in enumerate(step_all(state_steps)):
-        buf = momentum_buffers[i] if momentum != 0.0 else None
-        with working_precision(params[i], grads[i], buf) as (p, g, v):
-            g = signed_grad(g, maximize)
-            if weight_decay != 0.0:
-                if decoupled_weight_decay:
-                    p.mul_(1.0 - lr * weight_decay)
-                else:
-                    g = g.add(p, alpha=weight_decay)
-            if v is not None:
-                if momentum_style == "ema":
-                    v.mul_(momentum).add_(g, alpha=1.0 - momentum)
-                    g = v.mul(momentum).add_(g, alpha=1.0 - momentum) if nesterov else v
-                else:
-                    if step == 1:
-                        v.copy_(g)
-                    else:
-                        v.mul_(momentum).add_(g, alpha=1.0 - dampening)
-                    g = g.add(v, alpha=momentum) if nesterov else v
-            add_scaled_(p, g, -lr)
+@dataclass(frozen=True)
+class SGDHyper(Hyper):
+    """The hyperparameters of :class:`precond.optim.SGD`."""
+
+    decoupled: ClassVar[str] = "decoupled_weight_decay"
+
+    lr: float = hp(1e-3, _checks.lr())
+    momentum: float = hp(0.0, _checks.BETA)
+    dampening: float = hp(0.0, _checks.within(0.0, 1.0))
+    weight_decay: float = hp(0.0, _checks.NON_NEGATIVE)
+    nesterov: bool = False
+    _: KW_ONLY
+    momentum_style: str = hp("heavy_ball", _checks.one_of(*MOMENTUM_STYLES))
+    decoupled_weight_decay: bool = False
+    maximize: bool = False
+
+    @classmethod
+    def check_together(cls, values: Mapping[str, Any]) -> None:
+        if values["nesterov"] and (values["momentum"] <= 0 or (values["momentum_style"] == "heavy_ball" and values["dampening"] != 0)):
+            raise ValueError("invalid nesterov=True: needs momentum > 0 (and dampening = 0 with heavy-ball momentum)")
+
+    @property
+    def style(self) -> str:
+        """The momentum buffer's form: ``"heavy_ball"``, ``"ema"`` or ``"none"`` (momentum 0)."""
+        return self.momentum_style if self.momentum != 0.0 else "none"
+
+
+class SGDCoefficients(NamedTuple):
+    """Per-step scalars of SGD, in double."""
+
+    neg_lr: float
+    momentum: float
+    one_m_dampening: float
+    first_step: float  # 1 at step 1 (heavy-ball momentum starts with v = g), else 0
+    one_m_momentum: float
+
+
+def sgd_coefficients(h: SGDHyper, step: int) -> SGDCoefficients:
+    return SGDCoefficients(-h.lr, h.momentum, 1.0 - h.dampening, 1.0 if step == 1 else 0.0, 1.0 - h.momentum)
+
+
+def _sgd_tensor(p, g, v, c: SGDCoefficients, h: SGDHyper) -> None:
+    if h.style == "ema":
+        v.mul_(c.momentum).add_(g, alpha=c.one_m_momentum)
+        g = v.mul(c.momentum).add_(g, alpha=c.one_m_momentum) if h.nesterov else v
+    elif h.style == "heavy_ball":
+        if c.first_step:
+            v.copy_(g)
+        else:
+            v.mul_(c.momentum).add_(g, alpha=c.one_m_dampening)
+        g = g.add(v, alpha=c.momentum) if h.nesterov else v
+    add_scaled_(p, g, c.neg_lr)
+
+
+#: ``sgd(params, grads, state, hyper, impl="loop")``: one SGD step (state list
+#: ``momentum_buffer``, unused without momentum)
+sgd = Rule("sgd", SGDHyper, SGDCoefficients, sgd_coefficients, ("momentum_buffer",), _sgd_tensor,
+           optional={"momentum_buffer": "momentum"})  # fmt: skip

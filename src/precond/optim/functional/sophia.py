@@ -28,18 +28,48 @@ square), and :math:`\epsilon` where :math:`h < 0`, so the ratio is :math:`\ge 0`
 (Liu et al. 2023, Algorithm 3). Every coordinate moves against :math:`\operatorname{sign}(m)`
 by at most :math:`\eta`; where :math:`h \le 0` that is the sign-momentum step
 :math:`\eta\,\operatorname{sign}(m)` (for :math:`|m| \ge \epsilon`).
+
+The decay :math:`\theta \leftarrow \theta(1-\eta\lambda)` is the shared pre-step
+(:mod:`precond.optim.functional._rule`), always on, as in the official code. The contract:
+:class:`SophiaHyper`, :class:`SophiaCoefficients` from :func:`sophia_coefficients`; loop
+:func:`_sophia_tensor`, foreach and fused :mod:`precond.optim.kernels.sophia`
+(``kernels/csrc/sophia.cpp``); tests ``tests/optim/test_fast_paths_curvature.py``,
+``tests/curvature/test_optimizers.py``.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import KW_ONLY, dataclass
+from typing import ClassVar, NamedTuple
 
 import torch
 
-from ._common import fast_impl, signed_grad, step_all, working_precision
+from .. import _checks
+from ._rule import Hyper, Rule, hp
 
 #: the constant the official code adds to the denominator
 SOPHIA_EPS = 1e-15
+
+
+@dataclass(frozen=True)
+class SophiaHyper(Hyper):
+    """The hyperparameters of :class:`precond.optim.Sophia` (the official ``SophiaG``'s, then
+    precond's; ``estimator``, ``update_every``, ``curvature_samples``: settings of the whole
+    optimizer, checked by :class:`precond.optim.curvature_base.CurvatureOptimizer`)."""
+
+    decoupled: ClassVar[bool] = True
+
+    lr: float = hp(1e-4, _checks.lr())
+    betas: tuple[float, float] = hp((0.965, 0.99), _checks.BETAS)
+    rho: float = hp(0.04, _checks.NON_NEGATIVE)
+    weight_decay: float = hp(0.1, _checks.NON_NEGATIVE)
+    _: KW_ONLY
+    bs: float = hp(1.0, _checks.within(0.0, low_inclusive=False))
+    eps: float = hp(SOPHIA_EPS, _checks.EPS)  # 0 with h <= 0 and m = 0: 0/0
+    estimator: str = "gnb"
+    update_every: int = 10
+    curvature_samples: int = 1
+    maximize: bool = False
 
 
 def sophia_ratio(exp_avg: torch.Tensor, hessian: torch.Tensor, *, rho_bs: float, eps: float = SOPHIA_EPS) -> torch.Tensor:
@@ -53,51 +83,23 @@ class SophiaCoefficients(NamedTuple):
     """The scalars of a SophiaG step (no bias correction: the same at every step), in double,
     shared by the loop and the fast paths."""
 
-    decay: float  # 1 - lr*wd: the multiplier of theta before the step
     beta1: float
     rho_bs: float  # rho*bs, the multiplier of h in the denominator
     eps: float
     neg_lr: float  # -lr
 
 
-def sophia_coefficients(
-    *, lr: float, beta1: float, rho: float, bs: float, weight_decay: float, eps: float = SOPHIA_EPS
-) -> SophiaCoefficients:
-    return SophiaCoefficients(decay=1.0 - lr * weight_decay, beta1=beta1, rho_bs=rho * bs, eps=eps, neg_lr=-lr)
+def sophia_coefficients(h: SophiaHyper, step: int) -> SophiaCoefficients:
+    return SophiaCoefficients(beta1=h.betas[0], rho_bs=h.rho * h.bs, eps=h.eps, neg_lr=-h.lr)
 
 
-def sophia(
-    params: list[torch.Tensor],
-    grads: list[torch.Tensor],
-    exp_avgs: list[torch.Tensor],
-    hessians: list[torch.Tensor],
-    state_steps: list[torch.Tensor],
-    *,
-    lr: float,
-    beta1: float,
-    rho: float,
-    bs: float,
-    weight_decay: float,
-    eps: float = SOPHIA_EPS,
-    maximize: bool,
-    impl: str = "loop",
-) -> None:
-    """Apply one SophiaG step to every tensor (equations in the module docstring).
+def _sophia_tensor(p, g, m, h, c: SophiaCoefficients, hyper: SophiaHyper) -> None:
+    m.mul_(c.beta1).add_(g, alpha=1.0 - c.beta1)  # m <- b1 m + (1-b1) g
+    # official: (exp_avg.abs() / (rho * bs * hess + 1e-15)).clamp(None, 1), with h < 0 floored
+    ratio = sophia_ratio(m, h, rho_bs=c.rho_bs, eps=c.eps).clamp_(max=1.0)  # min(|m| / (max(rho b h, 0) + eps), 1)
+    p.addcmul_(m.sign(), ratio, value=c.neg_lr)  # theta <- theta - eta sign(m) ratio
 
-    ``impl="foreach"``/``"fused"`` run :mod:`precond.optim.kernels.sophia` (same scalars,
-    :func:`sophia_coefficients`)."""
-    if impl != "loop":
-        return fast_impl("sophia", impl)(
-            params, grads, exp_avgs, hessians, state_steps, lr=lr, beta1=beta1, rho=rho, bs=bs,
-            weight_decay=weight_decay, eps=eps, maximize=maximize,
-        )  # fmt: skip
-    step_all(state_steps)
-    c = sophia_coefficients(lr=lr, beta1=beta1, rho=rho, bs=bs, weight_decay=weight_decay, eps=eps)
-    for i in range(len(params)):
-        with working_precision(params[i], grads[i], exp_avgs[i], hessians[i]) as (p, g, m, h):
-            g = signed_grad(g, maximize)
-            p.mul_(c.decay)  # theta <- theta (1 - eta lambda)
-            m.mul_(c.beta1).add_(g, alpha=1.0 - c.beta1)  # m <- b1 m + (1-b1) g
-            # official: (exp_avg.abs() / (rho * bs * hess + 1e-15)).clamp(None, 1), with h < 0 floored
-            ratio = sophia_ratio(m, h, rho_bs=c.rho_bs, eps=c.eps).clamp_(max=1.0)  # min(|m| / (max(rho b h, 0) + eps), 1)
-            p.addcmul_(m.sign(), ratio, value=c.neg_lr)  # theta <- theta - eta sign(m) ratio
+
+#: ``sophia(params, grads, state, hyper, impl="loop")``: one SophiaG step (state lists
+#: ``exp_avg``, ``hessian``)
+sophia = Rule("sophia", SophiaHyper, SophiaCoefficients, sophia_coefficients, ("exp_avg", "hessian"), _sophia_tensor)

@@ -1,24 +1,32 @@
 """Host-side driving of the fast paths, shared by every rule.
 
-* :func:`fused_step` increments the step counters, builds the per-tensor table of per-step
-  scalars (one row per tensor, computed in double by the rule's own coefficient helper, once
-  per distinct step), launches the rule's C++ kernel on the CPU tensors, and hands whatever
-  the kernel does not take (other devices, float16, layouts not shared with the state) to the
-  reference loop (``foreach`` off the CPU). Without the extension it falls back to the same
-  loop/foreach paths; :mod:`._build` has warned once.
-* :func:`foreach_step` runs a rule's ``torch._foreach_*`` body per (device, dtype, step) bucket,
-  upcasting bfloat16/float16 buckets to float32 for the math as the loop's
-  ``working_precision`` does.
+A rule's module registers its two fast paths with :func:`register_foreach` (the rule's
+``torch._foreach_*`` math on lists, after the shared pre-step) and :func:`register_fused` (the
+kernel's own options). Everything else is here, the same for every rule:
+
+* ``fused``: :func:`fused_step` increments the step counters, builds the per-tensor table of
+  the rule's coefficient record (one row per tensor, computed in double once per distinct
+  step), launches ``torch.ops.precond.<rule>_step`` on the CPU tensors with the group's
+  :class:`~precond.optim.functional._rule.PreStep`, and hands whatever the kernel does not take
+  (other devices, float16, layouts not shared with the state) to the reference loop
+  (``foreach`` off the CPU). Without the extension it falls back to the same loop/foreach
+  paths; :mod:`._build` has warned once.
+* ``foreach``: :func:`foreach_step` runs the body per (device, dtype, step) bucket (and
+  curvature count, for GaussNewtonDiag: one coefficient record per bucket), upcasting
+  bfloat16/float16 buckets to float32 for the math as the loop's ``working_precision`` does.
+
+A record holding a tensor (a batched optimizer's per-row lr) always runs the loop.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Hashable, Sequence
+from typing import Any, Callable, Hashable, Mapping, Sequence
 
 import torch
 
-from ..functional._common import LOW_PRECISION
+from ..functional._common import LOW_PRECISION, register
+from ..functional._rule import Hyper, PreStep, Rule
 from . import _build
 
 Lists = Sequence[list[torch.Tensor]]
@@ -32,14 +40,14 @@ def increment_steps(state_steps: list[torch.Tensor]) -> list[int]:
     return [int(s) for s in torch.stack(state_steps).tolist()]
 
 
-def coeff_table(steps: Sequence[Hashable], row: Callable[[Any], Sequence[float]]) -> torch.Tensor:
-    """(n, K) float64 table: row ``i`` holds ``row(steps[i])``; computed once per distinct key
+def coeff_table(keys: Sequence[Hashable], row: Callable[[Any], Sequence[float]]) -> torch.Tensor:
+    """(n, K) float64 table: row ``i`` holds ``row(keys[i])``; computed once per distinct key
     (a step, or e.g. GaussNewtonDiag's (step, curvature count) pair)."""
-    distinct = {s: tuple(float(x) for x in row(s)) for s in set(steps)}
+    distinct = {s: tuple(float(x) for x in row(s)) for s in set(keys)}
     if len(distinct) == 1:
         only = next(iter(distinct.values()))
-        return torch.tensor([only], dtype=torch.float64).expand(len(steps), len(only))
-    return torch.tensor([distinct[s] for s in steps], dtype=torch.float64)
+        return torch.tensor([only], dtype=torch.float64).expand(len(keys), len(only))
+    return torch.tensor([distinct[s] for s in keys], dtype=torch.float64)
 
 
 def subset(lst: list[torch.Tensor], idx: Sequence[int]) -> list[torch.Tensor]:
@@ -47,63 +55,60 @@ def subset(lst: list[torch.Tensor], idx: Sequence[int]) -> list[torch.Tensor]:
     return [lst[i] for i in idx] if lst else lst
 
 
-def has_tensor_hyperparameter(hp: dict[str, Any]) -> bool:
-    """Per-row tensor hyperparameters (vectorized sweeps) are the loop's business."""
-    return any(isinstance(v, torch.Tensor) for v in hp.values())
-
-
 def fallback_impl(params: list[torch.Tensor]) -> str:
     """The path used when the kernels cannot run: the loop on CPU, ``foreach`` elsewhere."""
-    return "loop" if all(p.device.type == "cpu" for p in params) else "foreach"
+    return "loop" if all(p.is_cpu for p in params) else "foreach"
 
 
 def clip_value(clip: float | None) -> float:
     return math.inf if clip is None else float(clip)
 
 
-def fused_step(
-    rule: Callable[..., None],
-    lists: Lists,
-    state_steps: list[torch.Tensor],
-    hp: dict[str, Any],
-    row: Callable[[int], Sequence[float]],
-    launch: Callable[[Any, Lists, torch.Tensor], list[int]],
-) -> None:
-    """One fused step of ``rule`` over ``lists`` = (params, grads, *state lists).
+def _lists(rule: Rule, params: list[torch.Tensor], grads: list[torch.Tensor], state: Mapping[str, list[Any]]) -> list[list[Any]]:
+    """(params, grads, *state lists in the kernel's order, *count lists, steps)."""
+    return [params, grads, *rule.lists(state), *[state[name] for name in rule.counts], state["step"]]
 
-    ``row(step)`` gives the kernel's per-step scalars; ``launch(ops, lists, table)`` calls the
-    kernel and returns the indices it did not take.
-    """
-    params = lists[0]
+
+def _state_of(rule: Rule, lists: Lists) -> dict[str, list[Any]]:
+    """:func:`_lists` back as the rule's state mapping."""
+    names = (*rule.state, *rule.counts, "step")
+    return dict(zip(names, lists[2:]))
+
+
+def _run_on(rule: Rule, lists: Lists, idx: Sequence[int], hyper: Hyper, impl: str) -> None:
+    """``rule`` on the tensors ``idx`` of :func:`_lists` ``lists`` by ``impl``."""
+    sub = [subset(lst, idx) for lst in lists]
+    rule(sub[0], sub[1], _state_of(rule, sub), hyper, impl=impl)
+
+
+def fused_step(rule: Rule, options: Callable[[Any], tuple], params: list[torch.Tensor], grads: list[torch.Tensor],
+               state: Mapping[str, list[Any]], hyper: Hyper) -> None:  # fmt: skip
+    """One fused step of ``rule``: its kernel ``(params, grads, *state lists, coefficient table,
+    *pre-step, *options(hyper))`` returns the indices it did not take, which run the loop."""
     if not params:
         return
-    ops = None if has_tensor_hyperparameter(hp) else _build.load()
+    ops = None if hyper.has_tensor() else _build.load()
     if ops is None:
-        rule(*lists, state_steps, **hp, impl=fallback_impl(params))
-        return
-    if all(p.device.type == "cpu" for p in params):
-        cpu_lists, cpu_steps = lists, state_steps
-    else:
-        cpu = [i for i, p in enumerate(params) if p.device.type == "cpu"]
-        other = [i for i, p in enumerate(params) if p.device.type != "cpu"]
-        rule(*[subset(lst, other) for lst in lists], subset(state_steps, other), **hp, impl="foreach")
+        return rule(params, grads, state, hyper, impl=fallback_impl(params))
+    lists = _lists(rule, params, grads, state)
+    cpu = [i for i, p in enumerate(params) if p.is_cpu]
+    if len(cpu) < len(params):
+        _run_on(rule, lists, [i for i, p in enumerate(params) if not p.is_cpu], hyper, "foreach")
         if not cpu:
             return
-        cpu_lists, cpu_steps = [subset(lst, cpu) for lst in lists], subset(state_steps, cpu)
-    table = coeff_table(increment_steps(cpu_steps), row)
-    skipped = launch(ops, cpu_lists, table)
+        lists = [subset(lst, cpu) for lst in lists]
+    steps = lists[-1]
+    keys = rule.keys(increment_steps(steps), _state_of(rule, lists) if rule.counts else {})
+    table = coeff_table(keys, lambda key: rule.coefficients(hyper, *key))
+    skipped = getattr(ops, f"{rule.name}_step")(*lists[: 2 + len(rule.state)], table, *hyper.pre_step(), *options(hyper))
     if skipped:
-        left = subset(cpu_steps, skipped)
-        torch._foreach_sub_(left, 1.0)  # the loop counts these steps itself
-        rule(*[subset(lst, skipped) for lst in cpu_lists], left, **hp, impl="loop")
+        torch._foreach_sub_(subset(steps, skipped), 1.0)  # the loop counts these steps itself
+        _run_on(rule, lists, skipped, hyper, "loop")
 
 
-def foreach_step(
-    lists: Lists,
-    state_steps: list[torch.Tensor],
-    body: Callable[[list[list[torch.Tensor]], int], None],
-) -> None:
-    """Run ``body(work_lists, step)`` per (device, dtype, step) bucket.
+def foreach_step(lists: Lists, keys: Sequence[Hashable], body: Callable[[list[list[torch.Tensor]], Any], None]) -> None:
+    """Run ``body(work_lists, key)`` per (device, dtype, key) bucket (``keys``: one per tensor,
+    e.g. its step).
 
     ``work_lists`` mirrors ``lists``; in low-precision buckets it holds float32 copies, and
     everything but the gradients (index 1) is copied back afterwards. ``body`` must update
@@ -112,45 +117,78 @@ def foreach_step(
     params = lists[0]
     if not params:
         return
-    steps = increment_steps(state_steps)
-    buckets: dict[tuple[torch.device, torch.dtype, int], list[int]] = {}
-    for i, (p, s) in enumerate(zip(params, steps)):
-        buckets.setdefault((p.device, p.dtype, s), []).append(i)
-    for (_, dtype, step), idx in buckets.items():
+    buckets: dict[tuple[torch.device, torch.dtype, Hashable], list[int]] = {}
+    for i, (p, key) in enumerate(zip(params, keys)):
+        buckets.setdefault((p.device, p.dtype, key), []).append(i)
+    for (_, dtype, key), idx in buckets.items():
         sub = [subset(lst, idx) if len(idx) != len(params) else lst for lst in lists]
         if dtype not in LOW_PRECISION:
-            body(sub, step)
+            body(sub, key)
             continue
         work = [[t.float() for t in lst] for lst in sub]
-        body(work, step)
+        body(work, key)
         for k, (orig, new) in enumerate(zip(sub, work)):
             if k != 1 and orig:
                 torch._foreach_copy_(orig, new)
 
 
-def run_foreach(
-    rule: Callable[..., None],
-    lists: Lists,
-    state_steps: list[torch.Tensor],
-    hp: dict[str, Any],
-    body: Callable[[list[list[torch.Tensor]], int], None],
-) -> None:
-    """The ``foreach`` path of ``rule``: :func:`foreach_step`, or the loop for tensor hyperparameters."""
-    if has_tensor_hyperparameter(hp):
-        rule(*lists, state_steps, **hp, impl="loop")
-    else:
-        foreach_step(lists, state_steps, body)
-
-
-def foreach_prelude(
-    p: list[torch.Tensor], g: list[torch.Tensor], *, maximize: bool, l2: float = 0.0, decay: float = 1.0
-) -> list[torch.Tensor]:
-    """The start of every foreach body: ``-g`` under ``maximize``, L2 decay ``g + l2 * p`` (new
-    lists: ``p.grad`` is never modified) and decoupled decay ``p *= decay`` in place."""
-    if maximize:
+def foreach_pre_step(p: list[torch.Tensor], g: list[torch.Tensor], pre: PreStep) -> list[torch.Tensor]:
+    """The foreach pre-step: ``-g`` under ``maximize``, L2 ``g + factor * p`` (new lists:
+    ``p.grad`` is never modified) or decoupled/fixed decay ``p *= factor`` in place."""
+    if pre.maximize:
         g = torch._foreach_neg(g)
-    if l2 != 0.0:
-        g = torch._foreach_add(g, p, alpha=l2)
-    if decay != 1.0:
-        torch._foreach_mul_(p, decay)
+    if pre.weight_decay == "l2":
+        g = torch._foreach_add(g, p, alpha=pre.factor)
+    elif pre.weight_decay != "none":
+        torch._foreach_mul_(p, pre.factor)
     return g
+
+
+def foreach_ema_square(v: list[torch.Tensor], x: list[torch.Tensor], beta2: float, one_m_beta2: float,
+                       vmax: list[torch.Tensor] | None) -> list[torch.Tensor]:  # fmt: skip
+    """:func:`~precond.optim.functional._common.ema_square_` on lists."""
+    torch._foreach_mul_(v, beta2)
+    torch._foreach_addcmul_(v, x, x, value=one_m_beta2)
+    if vmax is None:
+        return v
+    torch._foreach_maximum_(vmax, v)
+    return vmax
+
+
+def foreach_sqrt_eps(x: list[torch.Tensor], eps: float, inside: bool) -> list[torch.Tensor]:
+    """:func:`~precond.optim.functional._common.sqrt_eps` on lists (new lists)."""
+    if inside:
+        out = torch._foreach_add(x, eps)
+        torch._foreach_sqrt_(out)
+    else:
+        out = torch._foreach_sqrt(x)
+        torch._foreach_add_(out, eps)
+    return out
+
+
+def register_foreach(rule: Rule) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Decorator: ``body(p, g, *state lists, coefficients, hyper)`` is ``rule``'s foreach math on
+    one bucket, after the pre-step (``g`` is the effective gradient)."""
+
+    def deco(body: Callable[..., None]) -> Callable[..., None]:
+        @register(rule.name, "foreach")
+        def run(rule: Rule, params, grads, state, hyper: Hyper) -> None:
+            if hyper.has_tensor():
+                return rule(params, grads, state, hyper, impl="loop")
+            pre = hyper.pre_step()
+
+            def bucket(lists: list[list[torch.Tensor]], key: tuple[int, ...]) -> None:
+                p, g, *tensors = lists
+                body(p, foreach_pre_step(p, g, pre), *tensors, rule.coefficients(hyper, *key), hyper)
+
+            keys = rule.keys(increment_steps(state["step"]), state)
+            foreach_step([params, grads, *rule.lists(state)], keys, bucket)
+
+        return body
+
+    return deco
+
+
+def register_fused(rule: Rule, options: Callable[[Any], tuple]) -> None:
+    """``rule``'s fused path: its kernel, with ``options(hyper)`` its own arguments after the pre-step."""
+    register(rule.name, "fused")(lambda rule, *args: fused_step(rule, options, *args))

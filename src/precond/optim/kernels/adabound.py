@@ -1,63 +1,28 @@
-"""``foreach`` and ``fused`` AdaBound/AMSBound (:func:`precond.optim.functional.adabound`).
+"""``foreach`` and ``fused`` AdaBound/AMSBound (:data:`precond.optim.functional.adabound.adabound`).
 
 Step size and bounds come from
-:func:`~precond.optim.functional.adabound.adabound_coefficients`, the loop's expressions.
+:func:`~precond.optim.functional.adabound.adabound_coefficients`, the loop's; the kernel is
+``csrc/adabound.cpp``.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ..functional._common import register
-from ..functional.adabound import adabound, adabound_coefficients
-from ._host import foreach_prelude, fused_step, run_foreach
+from ..functional.adabound import AdaBoundCoefficients, AdaBoundHyper, adabound
+from ._host import foreach_ema_square, foreach_sqrt_eps, register_foreach, register_fused
+
+register_fused(adabound, lambda h: (bool(h.amsbound),))
 
 
-@register("adabound", "fused")
-def adabound_fused(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, *, lr, base_lr, final_lr,
-                   gamma, beta1, beta2, eps, weight_decay, amsbound, maximize) -> None:  # fmt: skip
-    hp = dict(lr=lr, base_lr=base_lr, final_lr=final_lr, gamma=gamma, beta1=beta1, beta2=beta2, eps=eps,
-              weight_decay=weight_decay, amsbound=amsbound, maximize=maximize)  # fmt: skip
-
-    def row(step: int):
-        step_size, lower, upper = adabound_coefficients(
-            step, lr=lr, base_lr=base_lr, final_lr=final_lr, gamma=gamma, beta1=beta1, beta2=beta2
-        )
-        return (beta1, 1.0 - beta1, beta2, 1.0 - beta2, eps, weight_decay, step_size, lower, upper)
-
-    def launch(ops, lists, table):
-        return ops.adabound_step(*lists, table, bool(amsbound), bool(maximize))
-
-    fused_step(adabound, (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs), state_steps, hp, row, launch)
-
-
-@register("adabound", "foreach")
-def adabound_foreach(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, *, lr, base_lr, final_lr,
-                     gamma, beta1, beta2, eps, weight_decay, amsbound, maximize) -> None:  # fmt: skip
-    hp = dict(lr=lr, base_lr=base_lr, final_lr=final_lr, gamma=gamma, beta1=beta1, beta2=beta2, eps=eps,
-              weight_decay=weight_decay, amsbound=amsbound, maximize=maximize)  # fmt: skip
-
-    def body(lists, step: int) -> None:
-        p, g, m, v, vm = lists
-        g = foreach_prelude(p, g, maximize=maximize, l2=weight_decay)
-        torch._foreach_mul_(m, beta1)
-        torch._foreach_add_(m, g, alpha=1.0 - beta1)
-        torch._foreach_mul_(v, beta2)
-        torch._foreach_addcmul_(v, g, g, value=1.0 - beta2)
-        den = v
-        if amsbound:
-            torch._foreach_maximum_(vm, v)
-            den = vm
-        denom = torch._foreach_sqrt(den)
-        torch._foreach_add_(denom, eps)
-        step_size, lower, upper = adabound_coefficients(
-            step, lr=lr, base_lr=base_lr, final_lr=final_lr, gamma=gamma, beta1=beta1, beta2=beta2
-        )
-        rate = [torch.full_like(d, step_size) for d in denom]
-        torch._foreach_div_(rate, denom)
-        torch._foreach_clamp_min_(rate, lower)
-        torch._foreach_clamp_max_(rate, upper)
-        torch._foreach_mul_(rate, m)
-        torch._foreach_sub_(p, rate)
-
-    run_foreach(adabound, (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs), state_steps, hp, body)
+@register_foreach(adabound)
+def adabound_foreach(p, g, m, v, vm, c: AdaBoundCoefficients, h: AdaBoundHyper) -> None:
+    torch._foreach_mul_(m, c.beta1)
+    torch._foreach_add_(m, g, alpha=c.one_m_beta1)
+    denom = foreach_sqrt_eps(foreach_ema_square(v, g, c.beta2, c.one_m_beta2, vm if h.amsbound else None), c.eps, False)
+    rate = [torch.full_like(d, c.step_size) for d in denom]
+    torch._foreach_div_(rate, denom)
+    torch._foreach_clamp_min_(rate, c.lower)
+    torch._foreach_clamp_max_(rate, c.upper)
+    torch._foreach_mul_(rate, m)
+    torch._foreach_sub_(p, rate)

@@ -1,4 +1,4 @@
-r"""``foreach`` and ``fused`` AdaGrad-Norm (:func:`precond.optim.functional.adagrad_norm`).
+r"""``foreach`` and ``fused`` AdaGrad-Norm (:func:`precond.optim.functional.adagrad_norm.adagrad_norm`).
 
 One step over a scope (one param group, or all of them under ``scope="global"``):
 
@@ -9,7 +9,9 @@ One step over a scope (one param group, or all of them under ``scope="global"``)
 
 with the sum of squares in double, as the loop does. ``foreach``: ``torch._foreach_norm`` in
 float64 per group, squared and summed, then ``torch._foreach_add_``. ``fused``: one call of the
-C++ kernel for the whole scope, which reduces in double over fixed blocks of the concatenated
+C++ kernel (``csrc/adagrad_norm.cpp``) for the whole scope, given each tensor's row of
+:class:`~precond.optim.functional.adagrad_norm.AdaGradNormCoefficients` and its group's pre-step,
+which reduces in double over fixed blocks of the concatenated
 elements (the same result for any number of threads), updates :math:`b^2` and applies the
 step: it reads g (and p with weight decay) once for the norm, then p and g, and writes p
 (4 floats per parameter, 5 with weight decay). Its norm needs every tensor of the scope, so a
@@ -20,62 +22,59 @@ does an accumulator that is not a one-element CPU float64 tensor.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from ..functional._common import register
-from ..functional.adagrad_norm import adagrad_norm, adagrad_norm_scale
+from ..functional.adagrad_norm import Scope, adagrad_norm, adagrad_norm_coefficients, adagrad_norm_scale
 from . import _build
-from ._host import fallback_impl, foreach_prelude, has_tensor_hyperparameter, increment_steps
-
-Groups = list[tuple[list[torch.Tensor], list[torch.Tensor], dict[str, Any]]]
+from ._host import fallback_impl, foreach_pre_step, increment_steps
 
 
-def _all_params(groups: Groups) -> list[torch.Tensor]:
+def _all_params(groups: Scope) -> list[torch.Tensor]:
     return [p for params, _, _ in groups for p in params]
 
 
-def _fallback(groups: Groups, accumulator: torch.Tensor, state_steps: list[torch.Tensor]) -> None:
+def _fallback(groups: Scope, accumulator: torch.Tensor, state_steps: list[torch.Tensor]) -> None:
     adagrad_norm(groups, accumulator, state_steps, impl=fallback_impl(_all_params(groups)))
 
 
 @register("adagrad_norm", "fused")
-def adagrad_norm_fused(groups: Groups, accumulator: torch.Tensor, state_steps: list[torch.Tensor]) -> None:
+def adagrad_norm_fused(groups: Scope, accumulator: torch.Tensor, state_steps: list[torch.Tensor]) -> None:
     params = _all_params(groups)
     if not params:
         return adagrad_norm(groups, accumulator, state_steps, impl="loop")
-    tensor_hp = any(has_tensor_hyperparameter(hp) for _, _, hp in groups)
-    ops = None if tensor_hp else _build.load()
+    ops = None if any(h.has_tensor() for _, _, h in groups) else _build.load()
     takes_acc = accumulator.dtype == torch.float64 and accumulator.device.type == "cpu" and accumulator.numel() == 1
     # (a CUDA tensor in the call would dispatch the CPU-only op to CUDA: decide here)
     if ops is None or not takes_acc or any(p.device.type != "cpu" for p in params):
         return _fallback(groups, accumulator, state_steps)
     grads = [g for _, gs, _ in groups for g in gs]
-    # one row per tensor, from its group: sign (maximize), L2 weight decay, lr, eps
-    rows = []
-    for ps, _, hp in groups:
-        row = (-1.0 if hp["maximize"] else 1.0, float(hp["weight_decay"]), float(hp["lr"]), float(hp["eps"]))
-        rows += [row] * len(ps)
+    rows, modes, factors, maximize = [], [], [], []  # one of each per tensor, from its group
+    for ps, _, h in groups:
+        pre = h.pre_step()
+        rows += [adagrad_norm_coefficients(h)] * len(ps)
+        modes += [pre.weight_decay] * len(ps)
+        factors += [float(pre.factor)] * len(ps)
+        maximize += [pre.maximize] * len(ps)
     table = torch.tensor(rows, dtype=torch.float64)
-    skipped = ops.adagrad_norm_step(params, grads, table, accumulator)
+    skipped = ops.adagrad_norm_step(params, grads, table, modes, factors, maximize, accumulator)
     if skipped:  # nothing was changed: the whole scope takes the loop
         return _fallback(groups, accumulator, state_steps)
     increment_steps(state_steps)
 
 
 @register("adagrad_norm", "foreach")
-def adagrad_norm_foreach(groups: Groups, accumulator: torch.Tensor, state_steps: list[torch.Tensor]) -> None:
-    if any(has_tensor_hyperparameter(hp) for _, _, hp in groups):
+def adagrad_norm_foreach(groups: Scope, accumulator: torch.Tensor, state_steps: list[torch.Tensor]) -> None:
+    if any(h.has_tensor() for _, _, h in groups):
         return adagrad_norm(groups, accumulator, state_steps, impl="loop")
     increment_steps(state_steps)
     sq = torch.zeros((), dtype=torch.float64, device=accumulator.device)
     effective = []
-    for params, grads, hp in groups:
+    for params, grads, h in groups:
         if not params:
             effective.append([])
             continue
-        gs = foreach_prelude(params, grads, maximize=hp["maximize"], l2=hp["weight_decay"])
+        gs = foreach_pre_step(params, grads, h.pre_step())
         norms = torch._foreach_norm(gs, 2, dtype=torch.float64)  # ||u|| per tensor, in double
         by_device: dict[torch.device, list[torch.Tensor]] = {}
         for n in norms:
@@ -85,6 +84,6 @@ def adagrad_norm_foreach(groups: Groups, accumulator: torch.Tensor, state_steps:
         effective.append(gs)
     accumulator += sq
     b = float(accumulator.sqrt())
-    for (params, _, hp), gs in zip(groups, effective):
+    for (params, _, h), gs in zip(groups, effective):
         if params:
-            torch._foreach_add_(params, gs, alpha=adagrad_norm_scale(b, lr=hp["lr"], eps=hp["eps"]))
+            torch._foreach_add_(params, gs, alpha=adagrad_norm_scale(b, adagrad_norm_coefficients(h)))
