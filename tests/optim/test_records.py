@@ -1,7 +1,7 @@
 """One contract per rule (issue 12): the hyperparameter record is the constructor, the checks and
 the step's input; the coefficient record is what the loop, foreach and the kernels read (the C++
 by field name, checked at load); the weight-decay mode is an explicit argument of one shared
-pre-step."""
+pre-step; AGD's adaptive fraction is reduced in one place."""
 
 from __future__ import annotations
 
@@ -152,3 +152,28 @@ def test_the_kernel_takes_the_mode_it_is_given_not_one_read_off_the_values(kerne
     with pytest.raises(RuntimeError, match="no weight_decay='decoupled' in this rule"):
         _build.load().adagrad_step([torch.zeros(2)], [zero], [torch.zeros(2)], torch.zeros(1, 2, dtype=torch.float64),
                                    "decoupled", 0.5, False, False)  # fmt: skip
+
+
+# ---- AGD's adaptive fraction, reduced in one place ------------------------------------------
+def test_adaptive_fraction_overall_and_per_row_of_a_batched_optimizer():
+    g = torch.Generator().manual_seed(3)
+    x0 = torch.randn(3, 40, generator=g, dtype=torch.float64)
+    grads = [torch.randn(3, 40, generator=g, dtype=torch.float64) * torch.tensor([[1e-7], [1.0], [1e-3]], dtype=torch.float64)
+             for _ in range(4)]  # fmt: skip
+    lrs = [0.1, 0.01, 0.05]
+    X = x0.clone().requires_grad_()
+    batched = po.AGD.batched(X, lrs, delta=1e-4)
+    rows = [x0[i].clone().requires_grad_() for i in range(3)]
+    single = [po.AGD([r], lr=lr, delta=1e-4, foreach=False, fused=False) for r, lr in zip(rows, lrs)]
+    assert batched.adaptive_fraction()["rows"] is None
+    for grad in grads:
+        X.grad = grad.clone()
+        batched.step()
+        for i, opt in enumerate(single):
+            rows[i].grad = grad[i].clone()
+            opt.step()
+    fr = batched.adaptive_fraction()
+    assert fr["rows"] == [o.adaptive_fraction()["overall"] for o in single]
+    assert fr["rows"][0] == 0.0 and fr["rows"][1] == 1.0  # tiny gradients: the SGD branch; unit ones: adaptive
+    assert fr["overall"] == fr["groups"][0] == pytest.approx(sum(fr["rows"]) / 3, abs=1e-15)
+    assert "rows" not in single[0].adaptive_fraction()

@@ -101,7 +101,7 @@ def run_one(cfg: RunConfig, problem: ProblemHandle | None = None) -> dict[str, A
 
     def agd_fraction() -> dict[str, float]:
         if hasattr(opt, "adaptive_fraction"):
-            f = opt.adaptive_fraction()["groups"][0]
+            f = opt.adaptive_fraction()["overall"]
             return {"adaptive_fraction": math.nan if f is None else float(f)}
         return {}
 

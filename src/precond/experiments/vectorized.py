@@ -54,7 +54,6 @@ def run_group(cfgs: list[RunConfig], problem: ProblemHandle | None = None) -> li
     """Run configs that share :func:`group_key` as one batch; one record per config, in order.
     ``problem``: their problem as their sweep resolved it (default: resolved from the first config)."""
     from precond.optim import get_optimizer
-    from precond.optim.functional import agd_adaptive_mask
     from precond.problems import DTYPES
 
     t0 = time.perf_counter()
@@ -83,15 +82,9 @@ def run_group(cfgs: list[RunConfig], problem: ProblemHandle | None = None) -> li
     histories: list[dict[str, list[Any]]] = [{"step": [], "train_loss": []} for _ in range(C)]
     track = c0.trajectory and d in (1, 2)
     traj = [X.detach().clone()] if track else []
-    is_agd = c0.optimizer.lower() == "agd"
 
     def record(step: int, losses: torch.Tensor, with_frac: bool) -> None:
-        fr = None
-        if with_frac and is_agd:
-            state = opt.state[X]
-            key = "max_exp_avg_sq" if opt.param_groups[0]["amsgrad"] else "exp_avg_sq"
-            g = opt.param_groups[0]
-            fr = agd_adaptive_mask(state[key], int(state["step"]), beta2=g["betas"][1], delta=g["delta"]).double().mean(-1)
+        fr = opt.adaptive_fraction()["rows"] if with_frac and hasattr(opt, "adaptive_fraction") else None
         for i in torch.nonzero(active).flatten().tolist():
             h = histories[i]
             h["step"].append(step)

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from ._base import PrecondOptimizer
+from ._base import ROW_LR, PrecondOptimizer
 from .functional.agd import agd, agd_adaptive_mask
 
 
@@ -53,15 +53,18 @@ class AGD(PrecondOptimizer):
             state["z"].copy_(p)
 
     @torch.no_grad()
-    def adaptive_fraction(self) -> dict[str, list]:
-        """Fraction of coordinates that took the adaptive branch (``sqrt(b_hat) > delta``) at
-        their last step.
+    def adaptive_fraction(self) -> dict[str, Any]:
+        """Fraction of coordinates that took the adaptive branch (``sqrt(b_hat) > delta``,
+        :func:`~precond.optim.functional.agd.agd_adaptive_mask`) at their last step: the one
+        reduction of that mask (the runner, the vectorized sweeps and the diagnostic read it).
 
-        Returns ``{"groups": [f, ...], "params": [[f or None, ...], ...]}``: one fraction
-        per param group (over all its coordinates with state) and one per parameter, in
-        the order of ``group["params"]`` (``None`` for a parameter not stepped yet).
+        Returns ``{"overall": f, "groups": [f, ...], "params": [[f or None, ...], ...]}``:
+        over every coordinate with state, per param group, and per parameter in the order of
+        ``group["params"]`` (``None`` where nothing was stepped yet). An optimizer made by
+        :meth:`batched` also gives ``"rows"``: one fraction per row of its stacked parameter
+        (``None`` before the first step).
         """
-        groups, per_param = [], []
+        groups, per_param, hits_all, total_all, rows = [], [], 0, 0, None
         for group in self.param_groups:
             fracs, hits, total = [], 0, 0
             key = "max_exp_avg_sq" if group["amsgrad"] else "exp_avg_sq"
@@ -72,9 +75,15 @@ class AGD(PrecondOptimizer):
                     continue
                 b = torch.view_as_real(state[key]) if state[key].is_complex() else state[key]
                 mask = agd_adaptive_mask(b, int(state["step"]), beta2=group["betas"][1], delta=group["delta"])
+                if ROW_LR in group:
+                    rows = mask.double().reshape(mask.shape[0], -1).mean(1).tolist()
                 n = int(mask.sum())
                 hits, total = hits + n, total + mask.numel()
                 fracs.append(n / max(mask.numel(), 1))
             groups.append(hits / total if total else None)
             per_param.append(fracs)
-        return {"groups": groups, "params": per_param}
+            hits_all, total_all = hits_all + hits, total_all + total
+        out = {"overall": hits_all / total_all if total_all else None, "groups": groups, "params": per_param}
+        if self.param_groups and ROW_LR in self.param_groups[0]:
+            out["rows"] = rows
+        return out
