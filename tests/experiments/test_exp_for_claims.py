@@ -81,6 +81,15 @@ def test_online_problems_record_their_average_regret():
     assert rec["final_metrics"]["average_regret"] == pytest.approx(avg[-1], rel=1e-12)
 
 
+def test_average_regret_without_the_trajectory():
+    spec = _spec("reddi_fig1", "", steps=303).replace('seeds = [0]', 'seeds = [0]\ntrajectory = false')
+    (cfg,) = parse_spec(spec).runs()
+    rec = run_one(cfg)
+    assert "trajectory" not in rec["history"]
+    (with_traj,) = parse_spec(_spec("reddi_fig1", "", steps=303)).runs()
+    assert rec["final_metrics"]["average_regret"] == run_one(with_traj)["final_metrics"]["average_regret"]
+
+
 def test_budget_epochs_for_a_problem_with_epochs():
     assert parse_spec(_spec("wilson", "", budget="epochs = 3").replace('name = "wilson"', 'name = "wilson"\nargs = {batch_size = 8}')).steps == 15
     assert parse_spec(_spec("wilson", "", budget="epochs = 3")).steps == 3  # full batch: one step per epoch

@@ -92,8 +92,9 @@ def figure(n: Mapping[str, Any], base: Path) -> Path:
     return F.done(fig, base)
 
 
-def _size(data_seeds: list[int], epochs: int, points: int) -> dict[str, Any]:
-    return {"data_seeds": data_seeds, "epochs": epochs, "grid_points": points, "batch_size": None, "minibatch_seeds": [0, 1]}
+def _size(data_seeds: list[int], epochs: int, points: int, minibatch_seeds: list[int]) -> dict[str, Any]:
+    return {"data_seeds": data_seeds, "epochs": epochs, "grid_points": points, "batch_size": None,
+            "minibatch_seeds": minibatch_seeds}  # fmt: skip
 
 
 CLAIM = Claim(
@@ -109,7 +110,8 @@ CLAIM = Claim(
          "samples| has its CI below 5 points; a CI above: not reproduced; a tuned GD lr at its grid's edge (with no "
          "interior lr as good): at most inconclusive. The batch-size sweep applies the same rule to minibatch updates (the construction's own claim "
          "is about full batch).",
-    sizes={"tiny": _size([0], 60, 3), "quick": _size([0, 1, 2], 200, 5), "full": _size(list(range(10)), 1000, 9)},
+    sizes={"tiny": _size([0], 60, 3, [0]), "quick": _size([0, 1, 2], 200, 5, [0]),
+           "full": _size(list(range(10)), 1000, 9, [0, 1, 2])},
     experiments=experiments,
     measure=measure,
     verdict=verdict,

@@ -87,7 +87,11 @@ def main(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     p = engine.plan(claims, args.size, sensitivity=not args.no_sensitivity)
     try:
-        outcome = engine.execute(p, store, workers=workers, progress=not args.no_progress)
+        with engine.worker_pool(workers) as pool:
+            outcome = engine.execute(p, store, workers=workers, progress=not args.no_progress, pool=pool)
+            print(f"{outcome.runs} runs: {outcome.stored_before} already in the store, "
+                  f"{outcome.stored_after - outcome.stored_before} ran now; {len(p.computations)} computations", file=sys.stderr)
+            results = engine.evaluate(p, outcome, store, out / "fig", pool=pool)
     except StoreError as exc:
         print(f"precond claims: {exc}", file=sys.stderr)
         return 2
@@ -97,9 +101,6 @@ def main(args: argparse.Namespace) -> int:
                           f"--only {' '.join(args.only)}" if args.only else "", f"--store {store}"]).replace("  ", " ")  # fmt: skip
         print(f"\nprecond claims: {how}; every finished run is in {store}; resume with: {again}", file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
-    print(f"{outcome.runs} runs: {outcome.stored_before} already in the store, "
-          f"{outcome.stored_after - outcome.stored_before} ran now; {len(p.computations)} computations", file=sys.stderr)
-    results = engine.evaluate(p, outcome, store, out / "fig")
     index = report.write(results, p, out, _header(args.size, time.perf_counter() - t0), store)
     if args.json:
         print(json.dumps([r.to_json() for r in results], indent=1, default=str))

@@ -34,7 +34,7 @@ import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from precond.experiments.spec import Experiment, parse_spec
 from precond.experiments.store import Store
@@ -121,6 +121,8 @@ class Plan:
     claims: list[ClaimPlan]
     sweeps: dict[str, Experiment]
     computations: dict[str, Computation]
+    size: str = "quick"
+    sensitivity: bool = True
 
 
 def _variant(claim: Claim, params: dict[str, Any], setting: OpenSetting | None, value: Any, plan_: Plan,
@@ -144,7 +146,7 @@ def _variant(claim: Claim, params: dict[str, Any], setting: OpenSetting | None, 
 
 def plan(claims: list[Claim], size: str, *, sensitivity: bool = True) -> Plan:
     """The experiments and computations of ``claims`` at ``size`` (and of their sensitivity sweeps)."""
-    out = Plan([], {}, {})
+    out = Plan([], {}, {}, size, sensitivity)
     for claim in claims:
         errors: list[str] = []
         params = claim.params(size)
@@ -213,8 +215,31 @@ def _cost(exp: Experiment) -> float:
     return len(exp.runs()) * exp.steps
 
 
-def execute(p: Plan, store_path: str | Path, *, workers: int = 1, progress: bool = True) -> Outcome:
-    """Run every experiment of ``p`` not yet complete in the store, and every computation.
+@contextlib.contextmanager
+def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
+    """``workers`` processes (None for one: everything runs here) that exit when this process dies;
+    an exception (Ctrl-C, SIGTERM) ends them at once, every finished run staying in the store."""
+    if workers <= 1:
+        yield None
+        return
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method), initializer=_init_worker,
+                               initargs=(os.getpid(),))  # fmt: skip
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):  # no public handle before 3.14
+            with contextlib.suppress(Exception):
+                proc.terminate()
+        raise
+    pool.shutdown(wait=True)
+
+
+def execute(p: Plan, store_path: str | Path, *, workers: int = 1, progress: bool = True,
+            pool: ProcessPoolExecutor | None = None) -> Outcome:  # fmt: skip
+    """Run every experiment of ``p`` not yet complete in the store, and every computation, in
+    ``pool`` (or a pool of ``workers`` made for the call; in this process when 1).
 
     Raises :class:`KeyboardInterrupt` (Ctrl-C or, as :class:`precond.experiments.sweep.Terminated`,
     SIGTERM) after stopping the workers; every finished run stays in the store.
@@ -246,7 +271,12 @@ def execute(p: Plan, store_path: str | Path, *, workers: int = 1, progress: bool
 
     old = signal.signal(signal.SIGTERM, stop) if _main_thread() else None
     try:
-        if workers <= 1:
+        if pool is not None:
+            _execute_pool(p, store_path, todo, pool, out, bar, {n: (done[n], keys[n]) for n in todo})
+        elif workers > 1:
+            with worker_pool(workers) as own:
+                _execute_pool(p, store_path, todo, own, out, bar, {n: (done[n], keys[n]) for n in todo})
+        else:
             for n in todo:
                 try:
                     _, failed = _sweep_job(p.sweeps[n].source, n, store_path, on_record=lambda cfg, rec: tick())
@@ -257,8 +287,6 @@ def execute(p: Plan, store_path: str | Path, *, workers: int = 1, progress: bool
             for key, comp in p.computations.items():
                 _run_computation_here(key, comp, out, str(cache_dir(store_path)))
                 tick()
-        else:
-            _execute_pool(p, store_path, todo, workers, out, bar, {n: (done[n], keys[n]) for n in todo})
     finally:
         if old is not None:
             signal.signal(signal.SIGTERM, old)
@@ -283,47 +311,36 @@ def _run_computation_here(key: str, comp: Computation, out: Outcome, cache: str)
         out.errors[key] = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}"
 
 
-def _execute_pool(p: Plan, store_path: str, todo: list[str], workers: int, out: Outcome, bar: Any,
+def _execute_pool(p: Plan, store_path: str, todo: list[str], pool: ProcessPoolExecutor, out: Outcome, bar: Any,
                   shown: dict[str, tuple[int, set[str]]]) -> None:  # fmt: skip
-    """:func:`execute` with a process pool; ``shown``: per experiment, the runs counted so far and its keys."""
-    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method), initializer=_init_worker,
-                               initargs=(os.getpid(),))  # fmt: skip
+    """:func:`execute` in ``pool``; ``shown``: per experiment, the runs counted so far and its keys."""
     futures: dict[Future, str] = {}
-    try:
-        for n in todo:
-            futures[pool.submit(_sweep_job, p.sweeps[n].source, n, store_path)] = n
-        for key, comp in p.computations.items():
-            futures[pool.submit(_computation_job, key, comp.func, dict(comp.kwargs), str(cache_dir(store_path)))] = key
-        pending = set(futures)
-        with Store(store_path) as store:
-            while pending:
-                finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                for f in finished:
-                    job = futures[f]
-                    try:
-                        res = f.result()
-                    except Exception as exc:  # noqa: BLE001 - the claim reports it
-                        out.errors[job] = f"{type(exc).__name__}: {exc}"
-                        continue
-                    if job in p.computations:
-                        out.computed[job] = res[1]
-                        if bar is not None:
-                            bar.update(1)
-                    elif res[1]:
-                        out.errors[job] = f"{res[1]} run(s) failed"
-                if bar is not None:
-                    for n, (before, keys) in shown.items():
-                        now = _done(store, n, keys)
-                        bar.update(now - before)
-                        shown[n] = (now, keys)
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        for proc in list((getattr(pool, "_processes", None) or {}).values()):  # no public handle before 3.14
-            with contextlib.suppress(Exception):
-                proc.terminate()
-        raise
-    pool.shutdown(wait=True)
+    for n in todo:
+        futures[pool.submit(_sweep_job, p.sweeps[n].source, n, store_path)] = n
+    for key, comp in p.computations.items():
+        futures[pool.submit(_computation_job, key, comp.func, dict(comp.kwargs), str(cache_dir(store_path)))] = key
+    pending = set(futures)
+    with Store(store_path) as store:
+        while pending:
+            finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for f in finished:
+                job = futures[f]
+                try:
+                    res = f.result()
+                except Exception as exc:  # noqa: BLE001 - the claim reports it
+                    out.errors[job] = f"{type(exc).__name__}: {exc}"
+                    continue
+                if job in p.computations:
+                    out.computed[job] = res[1]
+                    if bar is not None:
+                        bar.update(1)
+                elif res[1]:
+                    out.errors[job] = f"{res[1]} run(s) failed"
+            if bar is not None:
+                for n, (before, keys) in shown.items():
+                    now = _done(store, n, keys)
+                    bar.update(now - before)
+                    shown[n] = (now, keys)
 
 
 # ---- deciding ---------------------------------------------------------------------------------
@@ -337,8 +354,9 @@ class Inputs:
     """What ``measure`` reads: the runs of each experiment (of its spec only), its problem, and
     the computed results."""
 
-    def __init__(self, store: Store, p: Plan, variant: Variant, outcome: Outcome) -> None:
+    def __init__(self, store: Store, p: Plan, variant: Variant, outcome: Outcome, cache: dict | None = None) -> None:
         self._store, self._plan, self._variant, self._outcome = store, p, variant, outcome
+        self._cache = {} if cache is None else cache  # (name, history) -> runs, shared by a claim's variants
 
     def experiment(self, tag: str) -> Experiment:
         try:
@@ -349,7 +367,9 @@ class Inputs:
     def runs(self, tag: str, *, history: bool = True) -> list[dict[str, Any]]:
         """Every run of experiment ``tag``, all of its spec (raises :class:`MissingRuns` otherwise)."""
         exp = self.experiment(tag)
-        runs = self._store.runs(exp.name, history=history)
+        if (exp.name, history) not in self._cache:
+            self._cache[(exp.name, history)] = self._store.runs(exp.name, history=history)
+        runs = self._cache[(exp.name, history)]
         keys, spec_hash = {c.key for c in exp.runs()}, exp.spec_hash
         runs = [r for r in runs if r["key"] in keys and r["spec_hash"] == spec_hash]
         if len(runs) < len(keys):
@@ -420,22 +440,52 @@ def _decide(claim: Claim, inputs: Inputs, params: dict[str, Any]) -> tuple[Verdi
     return claim.verdict(numbers), numbers
 
 
-def evaluate(p: Plan, outcome: Outcome, store_path: str | Path, figdir: str | Path | None) -> list[ClaimResult]:
-    """Measure, decide and draw every claim of ``p`` (figures under ``figdir``; None: no figures)."""
-    results = []
+def _evaluate_claim(cp: ClaimPlan, p: Plan, outcome: Outcome, store: Store, figdir: str | Path | None) -> ClaimResult:
+    cache: dict = {}
+    main = cp.variants[0]
+    verdict, numbers = _decide(cp.claim, Inputs(store, p, main, outcome, cache), main.params)
+    if cp.errors:
+        verdict = Verdict(INCONCLUSIVE, verdict.checks + [flag("plan", e) for e in cp.errors], verdict.measured,
+                          verdict.notes)  # fmt: skip
+    fig = None
+    if figdir is not None and numbers:
+        fig = cp.claim.figure(numbers, Path(figdir) / cp.claim.id)
+    sens = [Sensitivity(v.setting, v.value, _decide(cp.claim, Inputs(store, p, v, outcome, cache), v.params)[0])
+            for v in cp.variants[1:] if v.setting is not None]  # fmt: skip
+    exps = [{"tag": tag, "name": name, "spec_hash": p.sweeps[name].spec_hash, "runs": len(p.sweeps[name].runs())}
+            for tag, name in main.sweeps.items()]  # fmt: skip
+    return ClaimResult(cp.claim, cp.size, main.params, verdict, numbers, fig, sens, exps)
+
+
+def _evaluate_job(claim_id: str, size: str, sensitivity: bool, store_path: str, figdir: str | None,
+                  outcome: Outcome) -> tuple[Any, ...]:  # fmt: skip
+    """:func:`evaluate` of one claim in a worker (it plans the claim again: a Claim does not pickle)."""
+    from .registry import get
+
+    p = plan(get([claim_id]), size, sensitivity=sensitivity)
     with Store(store_path) as store:
-        for cp in p.claims:
-            main = cp.variants[0]
-            verdict, numbers = _decide(cp.claim, Inputs(store, p, main, outcome), main.params)
-            if cp.errors:
-                verdict = Verdict(INCONCLUSIVE, verdict.checks + [flag("plan", e) for e in cp.errors], verdict.measured,
-                                  verdict.notes)  # fmt: skip
-            fig = None
-            if figdir is not None and numbers:
-                fig = cp.claim.figure(numbers, Path(figdir) / cp.claim.id)
-            sens = [Sensitivity(v.setting, v.value, _decide(cp.claim, Inputs(store, p, v, outcome), v.params)[0])
-                    for v in cp.variants[1:] if v.setting is not None]  # fmt: skip
-            exps = [{"tag": tag, "name": name, "spec_hash": p.sweeps[name].spec_hash, "runs": len(p.sweeps[name].runs())}
-                    for tag, name in main.sweeps.items()]  # fmt: skip
-            results.append(ClaimResult(cp.claim, cp.size, main.params, verdict, numbers, fig, sens, exps))
+        r = _evaluate_claim(p.claims[0], p, outcome, store, figdir)
+    return r.verdict, r.numbers, r.figure, [(s.setting.param, s.value, s.verdict) for s in r.sensitivity], r.experiments
+
+
+def evaluate(p: Plan, outcome: Outcome, store_path: str | Path, figdir: str | Path | None,
+             pool: ProcessPoolExecutor | None = None) -> list[ClaimResult]:  # fmt: skip
+    """Measure, decide and draw every claim of ``p`` (figures under ``figdir``; None: no figures),
+    one claim per task of ``pool`` when given."""
+    if pool is None or len(p.claims) < 2:
+        with Store(store_path) as store:
+            return [_evaluate_claim(cp, p, outcome, store, figdir) for cp in p.claims]
+    def cost(cp: ClaimPlan) -> int:  # the claims with the most runs to read first
+        return -sum(len(p.sweeps[n].runs()) for v in cp.variants for n in v.sweeps.values())
+
+    futures = {cp.claim.id: pool.submit(_evaluate_job, cp.claim.id, p.size, p.sensitivity, str(store_path),
+                                        None if figdir is None else str(figdir), outcome)
+               for cp in sorted(p.claims, key=cost)}  # fmt: skip
+    results = []
+    for cp in p.claims:
+        f = futures[cp.claim.id]
+        verdict, numbers, fig, sens, exps = f.result()
+        settings = {s.param: s for s in cp.claim.open_settings}
+        results.append(ClaimResult(cp.claim, cp.size, cp.variants[0].params, verdict, numbers, fig,
+                                   [Sensitivity(settings[k], v, vd) for k, v, vd in sens], exps))  # fmt: skip
     return results

@@ -48,9 +48,9 @@ NOISE_STREAM_OFFSET = 1_000_003  # a batch stream independent of the training on
 def _online_regret(problem: Any, played: list[list[float]], history: dict[str, list[Any]], final: dict[str, Any]) -> None:
     """For the online problems (Reddi et al.'s counterexamples): the average regret ``R_t / t`` of the points
     played, ``x_t`` at step t (:func:`precond.problems.counterexamples.regret`), at every evaluation and at the end."""
-    from precond.problems.counterexamples import OnlineLinear, regret
+    from precond.problems.counterexamples import regret
 
-    if not isinstance(problem, OnlineLinear) or not played:
+    if not played:
         return
     avg = regret(problem, played).average.reshape(len(played), -1)[:, 0]
     history["average_regret"] = [math.nan if s == 0 else float(avg[s - 1]) for s in history["step"]]
@@ -87,7 +87,10 @@ def run_one(cfg: RunConfig, problem: ProblemHandle | None = None) -> dict[str, A
         def sample_losses(n: int) -> list[Any]:
             return [lambda m, b=next(noise_batches): problem.loss(m, b) for _ in range(n)]
     params = [p for p in model.parameters() if p.requires_grad]
-    track = cfg.trajectory and sum(p.numel() for p in params) in (1, 2)
+    from precond.problems.counterexamples import OnlineLinear
+
+    online = isinstance(problem, OnlineLinear)  # its regret needs the points played, trajectory or not
+    track = (cfg.trajectory or online) and sum(p.numel() for p in params) in (1, 2)
     history: dict[str, list[Any]] = {"step": [], "train_loss": []}
     trajectory: list[list[float]] = []
     if track:
@@ -152,10 +155,10 @@ def run_one(cfg: RunConfig, problem: ProblemHandle | None = None) -> dict[str, A
     if status == "done":
         final = {k: v[-1] for k, v in history.items() if k not in ("step",) and not k.endswith(".step") and v}
         final["train_loss"] = last_loss
-    if track:
+    if track and cfg.trajectory:
         history["trajectory"] = trajectory
-        if status == "done":
-            _online_regret(problem, trajectory[:-1], history, final)
+    if online and status == "done":
+        _online_regret(problem, trajectory[:-1], history, final)
     return {
         "status": status,
         "diverged_step": diverged_step,
