@@ -5,8 +5,11 @@ import torch
 from torch import nn
 
 from precond.curvature.losses import loss_from_outputs
+from precond.experiments.batched_modules import chunks
 from precond.experiments.runner import run_one
 from precond.experiments.spec import parse_spec
+from precond.experiments.store import Store
+from precond.experiments.sweep import describe_plan, plan, run_sweep
 from precond.experiments.vectorized import group_key, run_group
 from precond.optim import available
 from precond.problems import Batch, resolve
@@ -179,3 +182,43 @@ def test_which_problems_stack():
                                                 "logistic_regression", "linear_regression", "wilson", "rosenbrock")}  # fmt: skip
     assert stack == {**{n: True for n in stack}, "rosenbrock": False}  # rosenbrock: flat, batched as (C, d) points
     assert not resolve("reddi").stackable  # projected after every step
+
+
+def test_plan_batches_network_runs():
+    opts = _opts(["Adam", "AdaGradNorm"]) + _opts(["SGD"], "[0.01]")
+    exp = parse_spec(_spec("digits_mlp", "{hidden = [8]}", opts, seeds="[0, 1, 2]"))
+    tasks = plan(exp.runs(), "auto", exp.problem)
+    batched = [t for t in tasks if t.vectorized]
+    assert sorted(len(t.configs) for t in batched) == [3, 6]  # Adam: 2 lrs x 3 seeds; SGD: 1 x 3
+    assert sum(not t.vectorized for t in tasks) == 6  # AdaGradNorm's norm is not elementwise: one by one
+    assert describe_plan(tasks) == "15 runs: 9 batched (stacked models) in 2 tasks, 6 one by one"
+    assert not any(t.vectorized for t in plan(exp.runs(), "never", exp.problem))
+    # one group, two workers: two tasks, so that both run at once
+    assert [len(t.configs) for t in plan(exp.runs()[:6], "auto", exp.problem, workers=2)] == [3, 3]
+    with_diag = parse_spec(_spec("digits_mlp", "{hidden = [8]}", _opts(["Adam"])).replace('name = "b"', 'name = "b"\ndiagnostics = ["gradient_noise"]'))
+    assert not any(t.vectorized for t in plan(with_diag.runs(), "auto", with_diag.problem))
+
+
+@pytest.mark.parametrize("n,groups,workers,rows", [(35, 1, 1, 35), (35, 1, 2, 18), (100, 1, 1, 50), (35, 4, 2, 35), (200, 1, 1, 50)])
+def test_chunks(n, groups, workers, rows):
+    assert chunks(n, groups, workers) == rows
+
+
+def test_sweep_batches_and_says_so(tmp_path, capsys):
+    from precond.cli import main as cli
+
+    path = tmp_path / "s.toml"
+    path.write_text(_spec("test_exp_batched:Digits64", "{hidden = [8]}", _opts(["Adam", "SGD"])))
+    assert cli(["run", str(path), "--check", "--workers", "1"]) == 0
+    assert "8 runs: 8 batched (stacked models) in 2 tasks, 0 one by one" in capsys.readouterr().out
+    assert cli(["run", str(path), "--store", str(tmp_path / "a.sqlite"), "--workers", "1", "--no-progress"]) == 0
+    assert "8 runs: 8 batched (stacked models) in 2 tasks" in capsys.readouterr().out
+    exp = parse_spec(path.read_text())
+    exp.spec.vectorize = "never"
+    res = run_sweep(exp, tmp_path / "b.sqlite", progress=False)
+    assert res.batched == 0 and res.ran == 8
+    with Store(tmp_path / "a.sqlite") as a, Store(tmp_path / "b.sqlite") as b:
+        ra, rb = {r["key"]: r for r in a.runs()}, {r["key"]: r for r in b.runs()}
+    assert set(ra) == set(rb) and {r["mode"] for r in ra.values()} == {"stacked[4]"}
+    for k in ra:
+        assert ra[k]["final_metrics"] == _approx(rb[k]["final_metrics"], 1e-8)

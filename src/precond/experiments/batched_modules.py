@@ -14,11 +14,22 @@ advance every run; the driver (divergence per row, evaluations, records) is
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 
 from .run_config import RunConfig
+
+#: the most rows of one stacked task (the speed-up per run levels off well before: docs/experiments.md)
+STACK_ROWS = 64
+
+
+def chunks(n: int, groups: int, workers: int, max_rows: int = STACK_ROWS) -> int:
+    """Rows per task for a group of ``n`` configs, one of ``groups`` groups: at most :data:`STACK_ROWS`
+    (and ``max_rows``), in equal parts, and enough parts that ``workers`` tasks can run at once."""
+    parts = max(math.ceil(n / min(max_rows, STACK_ROWS)), math.ceil(workers / max(groups, 1)))
+    return max(1, math.ceil(n / parts))
 
 
 class StackedRows:

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", default=DEFAULT_STORE, help=f"results store (SQLite file; default {DEFAULT_STORE})")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default: number of CPUs)")
     parser.add_argument("--vectorize", choices=("auto", "never", "always"), default=None,
-                        help="override the spec's batching of vectorizable problems")
+                        help="override the spec's batching of runs (vectorized points, stacked networks)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--export", metavar="FILE", help="also export this experiment's runs to FILE (.csv or .parquet)")
     parser.add_argument("--tensorboard", metavar="DIR", help="also log every run's history to TensorBoard under DIR")
@@ -73,8 +73,12 @@ def main(args: argparse.Namespace) -> int:
     if missing:
         print(f"precond run: {args.spec}: problem {exp.spec.problem.name!r} cannot load its data: {missing}", file=sys.stderr)
         return 2
+    workers = args.workers or os.cpu_count() or 1
     if args.check:
+        from .sweep import describe_plan, plan
+
         print(f"{exp.name}: valid; {len(runs)} runs ({len(exp.labels())} optimizers x settings x {len(exp.spec.seeds)} seeds), {exp.steps} steps each")
+        print(f"  {describe_plan(plan(runs, exp.spec.vectorize, exp.problem, workers=workers))}")
         return 0
     tb = None
     if args.tensorboard:
@@ -89,7 +93,6 @@ def main(args: argparse.Namespace) -> int:
     from .sweep import Terminated, run_sweep
     from .tuning import render_text, table, tune_store
 
-    workers = args.workers or os.cpu_count() or 1
     try:
         res = run_sweep(exp, args.store, workers=workers, progress=not args.no_progress,
                         on_record=tb.log_run if tb else None, replace=args.replace)  # fmt: skip
@@ -110,6 +113,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"{exp.name}: archived {res.archived} runs of its previous spec (table archived_runs)")
     print(f"{exp.name}: {res.total} runs: {res.ran} ran now ({res.diverged} diverged), {res.skipped} already in the store, "
           f"{res.taken} taken by another process, {res.failed} failed; {res.wall_time:.1f} s")  # fmt: skip
+    if res.plan:
+        print(f"  {res.plan}")
     print(f"results: {Path(args.store).resolve()}")
     for f in res.failures[:10]:
         print(f"  failed: {f}", file=sys.stderr)

@@ -109,8 +109,10 @@ def parse_spec(text: str, source: str = "<string>") -> Experiment:
         else:
             steps = max(1, int(round(spec.budget.epochs * spe)))
     errors += [f"diagnostics[{j}]: {d!r} {msg}" for j, d in enumerate(spec.diagnostics) if (msg := check_diagnostic(d))]
-    if spec.vectorize == "always" and problem is not None and not (problem.vectorizable and not spec.diagnostics):
-        errors.append(f"vectorize: 'always' but problem {spec.problem.name!r} is not vectorizable (or diagnostics are on); allowed here: 'auto', 'never'")
+    from .vectorized import can_batch
+
+    if spec.vectorize == "always" and problem is not None and not (can_batch(problem) and not spec.diagnostics):
+        errors.append(f"vectorize: 'always' but runs of problem {spec.problem.name!r} cannot be batched (or diagnostics are on); allowed here: 'auto', 'never'")
     if errors:
         raise SpecError(f"{source}: invalid spec:\n  " + "\n  ".join(errors))
     assert problem is not None  # no errors: resolved

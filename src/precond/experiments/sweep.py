@@ -118,25 +118,42 @@ def execute(task: Task) -> list[tuple[str, dict[str, Any] | None, str | None]]:
     return out
 
 
-def plan(configs: list[RunConfig], vectorize: str, problem: ProblemHandle, max_rows: int = 4096) -> list[Task]:
-    """Tasks for ``configs`` (all of ``problem``): with a vectorizable problem, those of a batchable
-    optimizer (its class's ``batchable``) and no diagnostics grouped by :func:`vectorized.group_key`
-    (at most ``max_rows`` a task), the others one by one."""
-    from .vectorized import batchable, group_key
+def plan(configs: list[RunConfig], vectorize: str, problem: ProblemHandle, max_rows: int = 4096, workers: int = 1) -> list[Task]:
+    """Tasks for ``configs`` (all of ``problem``): with a problem whose runs can be batched
+    (:func:`vectorized.can_batch`: flat points, or a stacked model), the configs that can run in a
+    batch (:func:`vectorized.batchable_config`: a batchable optimizer, no diagnostics, ...) grouped by
+    :func:`vectorized.group_key`, at most ``max_rows`` a task (stacked models: :func:`.batched_modules.chunks`,
+    so that ``workers`` tasks can run at once); the others one by one."""
+    from .batched_modules import chunks
+    from .vectorized import batchable_config, can_batch, group_key
 
-    if vectorize == "never" or not problem.vectorizable:
+    if vectorize == "never" or not can_batch(problem):
         return [Task([c], False, problem) for c in configs]
     tasks: list[Task] = []
     groups: dict[str, list[RunConfig]] = {}
     for c in configs:
-        if batchable(c.optimizer) and not c.diagnostics and c.lr_schedule == "constant":
+        if batchable_config(c):
             groups.setdefault(group_key(c), []).append(c)
         else:
             tasks.append(Task([c], False, problem))
     for g in groups.values():
-        for i in range(0, len(g), max_rows):
-            tasks.append(Task(g[i : i + max_rows], True, problem))
+        size = max_rows if problem.vectorizable else chunks(len(g), len(groups), workers, max_rows)
+        for i in range(0, len(g), size):
+            tasks.append(Task(g[i : i + size], True, problem))
     return tasks
+
+
+def describe_plan(tasks: list[Task]) -> str:
+    """One line: how the runs of ``tasks`` are batched, e.g. ``"175 runs: 175 batched (stacked models) in 5 tasks"``."""
+    batched = [t for t in tasks if t.vectorized]
+    n = sum(len(t.configs) for t in tasks)
+    if not n:
+        return ""
+    if not batched:
+        return f"{n} runs, one by one"
+    how = "vectorized points" if batched[0].problem.vectorizable else "stacked models"
+    k = sum(len(t.configs) for t in batched)
+    return f"{n} runs: {k} batched ({how}) in {len(batched)} task{'s' * (len(batched) > 1)}, {n - k} one by one"
 
 
 # ---- the sweep -----------------------------------------------------------------------------------
@@ -152,6 +169,8 @@ class SweepResult:
     wall_time: float
     taken: int = 0  # claimed or stored by another process while this sweep ran
     archived: int = 0  # runs of the experiment's previous spec moved to archived_runs (replace=True)
+    batched: int = 0  # of those that ran, how many in a batch (vectorized points or stacked models)
+    plan: str = ""  # how the runs to do were batched (describe_plan)
     failures: list[str] = field(default_factory=list)
 
 
@@ -261,7 +280,8 @@ def _sweep(exp: Experiment, store: Store, store_path: str | Path, todo: list[Run
            result: SweepResult, *, workers: int, progress: bool, start_method: str | None,
            on_record: Callable[[RunConfig, dict[str, Any]], None] | None, lease_timeout: float) -> None:  # fmt: skip
     """Claim, run and store ``todo`` (the body of :func:`run_sweep`), updating ``result``."""
-    planned = plan(todo, exp.spec.vectorize, exp.problem)
+    planned = plan(todo, exp.spec.vectorize, exp.problem, workers=workers)
+    result.plan = describe_plan(planned)
     tasks = iter(planned)
     env = environment()
     by_key = {c.key: c for c in todo}
@@ -298,6 +318,7 @@ def _sweep(exp: Experiment, store: Store, store_path: str | Path, todo: list[Run
                         steps=cfg.steps, config=cfg.to_dict(), env=env, spec_hash=spec_hash)  # fmt: skip
             records.append(full)
             result.diverged += rec["status"] == "diverged"
+            result.batched += rec.get("mode", "loop") != "loop"
             v = rec["final_metrics"].get(meta["val_metric"])
             if isinstance(v, (int, float)) and math.isfinite(v) and (best is None or sign * v < sign * best[0]):
                 best = (float(v), cfg.label)

@@ -43,6 +43,19 @@ def batchable(name: str) -> bool:
         return False
 
 
+def can_batch(problem: ProblemHandle) -> bool:
+    """Whether runs of ``problem`` can be batched: as ``(C, d)`` points (``vectorizable``) or as
+    one stacked model (``stackable``: :mod:`.batched_modules`)."""
+    return problem.vectorizable or problem.stackable
+
+
+def batchable_config(cfg: RunConfig) -> bool:
+    """Whether ``cfg`` can run in a batch: a batchable optimizer, no diagnostics, a constant lr and
+    non-finite gradients refused (``nan_policy="raise"``, the default: a batch records them as divergence)."""
+    return (batchable(cfg.optimizer) and not cfg.diagnostics and cfg.lr_schedule == "constant"
+            and cfg.hyperparameters.get("nan_policy", "raise") == "raise")  # fmt: skip
+
+
 def group_key(cfg: RunConfig) -> str:
     """Configs with the same key run as one batch (everything but seed and lr agree)."""
     hp = {k: v for k, v in cfg.hyperparameters.items() if k != "lr"}
