@@ -90,6 +90,21 @@ def test_average_regret_without_the_trajectory():
     assert rec["final_metrics"]["average_regret"] == run_one(with_traj)["final_metrics"]["average_regret"]
 
 
+def test_budget_target_records_the_steps_to_reach_it_in_both_paths():
+    spec = _spec("ravine", "", steps=200).replace("eval_every = 2", "eval_every = 2\ntarget = 1e-6")
+    (cfg,) = parse_spec(spec).runs()
+    (batched,) = run_group([cfg])
+    loop = run_one(cfg)
+    x = np.array([4.0, 3.0])  # SGD at lr 0.1 on x^2 + 5y^2 from (4, 3): x_t = (0.8^t * 4, 0^t * 3)
+    f = [float((x * np.array([0.8, 0.0]) ** t) @ (np.array([1.0, 5.0]) * x * np.array([0.8, 0.0]) ** t)) for t in range(200)]
+    expected = next(t for t, v in enumerate(f) if v <= 1e-6)
+    assert loop["final_metrics"]["steps_to_target"] == batched["final_metrics"]["steps_to_target"] == expected
+    (unset,) = parse_spec(_spec("ravine", "", steps=200)).runs()
+    assert "target" not in unset.identity()["budget"] and cfg.key != unset.key
+    (never,) = parse_spec(spec.replace("target = 1e-6", "target = -1.0")).runs()
+    assert run_one(never)["final_metrics"]["steps_to_target"] == 201  # not reached: steps + 1
+
+
 def test_budget_epochs_for_a_problem_with_epochs():
     assert parse_spec(_spec("wilson", "", budget="epochs = 3").replace('name = "wilson"', 'name = "wilson"\nargs = {batch_size = 8}')).steps == 15
     assert parse_spec(_spec("wilson", "", budget="epochs = 3")).steps == 3  # full batch: one step per epoch

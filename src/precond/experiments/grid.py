@@ -60,6 +60,6 @@ def expand_runs(spec: ExperimentSpec, grids: list[dict[str, list[Any]]], steps: 
                     steps=steps, eval_every=spec.budget.eval_every or max(1, steps // 10),
                     divergence_bound=spec.budget.divergence_bound, diagnostics=tuple(spec.diagnostics),
                     metrics=tuple(spec.metrics), trajectory=spec.trajectory, dtype=spec.dtype,
-                    lr_schedule=o.lr_schedule,
+                    lr_schedule=o.lr_schedule, target=spec.budget.target,
                 ))  # fmt: skip
     return out

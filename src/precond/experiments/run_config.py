@@ -56,12 +56,14 @@ class RunConfig:
     dtype: str = "float64"
     extra: dict[str, Any] = field(default_factory=dict)
     lr_schedule: str = "constant"  # or "inverse_sqrt": lr / sqrt(t) at step t
+    target: float | None = None  # budget.target: record steps_to_target
 
     def identity(self) -> dict[str, Any]:
         """What the key hashes: everything that changes the run's record (experiment, problem config,
         optimizer and its label, hyperparameters, seed, budget, dtype, diagnostics, metrics, trajectory,
-        and the lr schedule when it is not constant, so that keys of constant-lr runs stay as they were)."""
+        and the lr schedule and the budget's target when set, so that the keys of runs without them stay as they were)."""
         schedule = {} if self.lr_schedule == "constant" else {"lr_schedule": self.lr_schedule}
+        target = {} if self.target is None else {"target": self.target}
         return {**schedule,
             "experiment": self.experiment,
             "problem": {"name": self.problem, "args": self.problem_args},
@@ -69,7 +71,7 @@ class RunConfig:
             "label": self.label,
             "hyperparameters": self.hyperparameters,
             "seed": self.seed,
-            "budget": {"steps": self.steps, "eval_every": self.eval_every, "divergence_bound": self.divergence_bound},
+            "budget": {"steps": self.steps, "eval_every": self.eval_every, "divergence_bound": self.divergence_bound, **target},
             "dtype": self.dtype,
             "diagnostics": list(self.diagnostics),
             "metrics": list(self.metrics),

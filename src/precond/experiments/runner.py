@@ -110,6 +110,7 @@ def run_one(cfg: RunConfig, problem: ProblemHandle | None = None) -> dict[str, A
 
     status, diverged_step = "done", None
     last_loss = math.nan
+    reached = None  # budget.target: the steps taken when the loss was first <= target
     for t in range(1, cfg.steps + 1):
         batch = next(batches)
         if getattr(batch, "t", 0) == 0:
@@ -121,6 +122,8 @@ def run_one(cfg: RunConfig, problem: ProblemHandle | None = None) -> dict[str, A
         opt.zero_grad(set_to_none=True)
         loss = problem.loss(model, batch)
         lv = float(loss.detach())
+        if cfg.target is not None and reached is None and lv <= cfg.target:
+            reached = t - 1  # the loss of x_{t-1}, the iterate after t - 1 steps
         if not math.isfinite(lv) or lv > cfg.divergence_bound:
             status, diverged_step = "diverged", t
             break
@@ -155,6 +158,8 @@ def run_one(cfg: RunConfig, problem: ProblemHandle | None = None) -> dict[str, A
     if status == "done":
         final = {k: v[-1] for k, v in history.items() if k not in ("step",) and not k.endswith(".step") and v}
         final["train_loss"] = last_loss
+        if cfg.target is not None:
+            final["steps_to_target"] = cfg.steps + 1 if reached is None else reached
     if track and cfg.trajectory:
         history["trajectory"] = trajectory
     if online and status == "done":

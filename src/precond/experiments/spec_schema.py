@@ -30,6 +30,7 @@ class BudgetSpec(_Strict):
     epochs: float | None = Field(default=None, gt=0)
     eval_every: int = Field(default=0, ge=0, description="0: evaluate 10 times over the run")
     divergence_bound: float = Field(default=1e10, gt=0)
+    target: float | None = Field(default=None, description="record steps_to_target: steps until the training loss is <= target")
 
     @model_validator(mode="after")
     def _one_of(self) -> "BudgetSpec":

@@ -56,11 +56,21 @@ def batchable_config(cfg: RunConfig) -> bool:
             and cfg.hyperparameters.get("nan_policy", "raise") == "raise")  # fmt: skip
 
 
+def nonfinite_rows(grad: torch.Tensor) -> torch.Tensor:
+    """``(C,)``: which rows of ``grad`` ``(C, d)`` hold a NaN or an inf. A row's sum is finite when all
+    its entries are (one cheap pass); only rows whose sum is not (an entry is not, or the sum
+    overflowed) are checked entry by entry."""
+    out = ~torch.isfinite(grad.sum(-1))
+    if bool(out.any()):
+        out[out.clone()] = ~torch.isfinite(grad[out]).all(-1)
+    return out
+
+
 def group_key(cfg: RunConfig) -> str:
     """Configs with the same key run as one batch (everything but seed and lr agree)."""
     hp = {k: v for k, v in cfg.hyperparameters.items() if k != "lr"}
     return canonical_json([cfg.experiment, cfg.problem, cfg.problem_args, cfg.optimizer, cfg.label, hp, cfg.steps,
-                           cfg.eval_every, cfg.divergence_bound, cfg.dtype, cfg.trajectory, list(cfg.metrics)])  # fmt: skip
+                           cfg.eval_every, cfg.divergence_bound, cfg.dtype, cfg.trajectory, list(cfg.metrics), cfg.target])  # fmt: skip
 
 
 def run_group(cfgs: list[RunConfig], problem: ProblemHandle | None = None) -> list[dict[str, Any]]:
@@ -109,22 +119,26 @@ def run_group(cfgs: list[RunConfig], problem: ProblemHandle | None = None) -> li
             if fr is not None:
                 h.setdefault("adaptive_fraction", []).append(float(fr[i]))
 
+    reached = torch.full((C,), -1, dtype=torch.long)  # budget.target: the first step whose loss is <= target, minus 1
     for t in range(1, c0.steps + 1):
         loss = runs.loss(X, t)
         lv = loss.detach()
         if t == 1:
             record(0, lv, False)
+        if c0.target is not None:
+            reached[active & (reached < 0) & (lv <= c0.target)] = t - 1
         bad = active & (~torch.isfinite(lv) | (lv > c0.divergence_bound))
         opt.zero_grad(set_to_none=True)
         torch.where(active & ~bad, loss, torch.zeros_like(loss)).sum().backward()
         grad = X.grad
-        bad |= active & ~torch.isfinite(grad).all(-1)
+        bad |= active & nonfinite_rows(grad)
         for i in torch.nonzero(bad).flatten().tolist():
             diverged_step[i] = t
         active &= ~bad
         if not bool(active.any()):
             break
-        grad[~active] = 0.0
+        if not bool(active.all()):
+            grad[~active] = 0.0
         opt.step()
         if track:
             traj.append(X.detach().clone())
@@ -140,6 +154,8 @@ def run_group(cfgs: list[RunConfig], problem: ProblemHandle | None = None) -> li
         if status == "done":
             final = {k: v[-1] for k, v in h.items() if k != "step" and v}
             final["train_loss"] = float(lv[i])  # the last step's loss, as run_one (evaluate may return a train_loss too)
+            if c0.target is not None:
+                final["steps_to_target"] = int(reached[i]) if reached[i] >= 0 else c0.steps + 1
         if track:
             n = len(traj) if diverged_step[i] is None else diverged_step[i]
             h["trajectory"] = steps_rows[i, :n].tolist()
