@@ -62,8 +62,10 @@ def test_spec_dict_as_toml_round_trips():
 def test_sensitivity_variants_share_unchanged_experiments():
     p = engine.plan(get(["C2"]), "quick")
     main, *variants = p.claims[0].variants
-    tol = next(v for v in variants if v.setting.param == "tol")
-    assert tol.sweeps == main.sweeps  # the tolerance is read off the runs: no new run
+    tol = next(v for v in variants if v.setting.param == "tol")  # the ravine's target: the other problems' runs are shared
+    assert {t: n == main.sweeps[t] for t, n in tol.sweeps.items()} == {
+        "ravine-gd": False, "ravine-momentum": False, "plateau-gd": True, "plateau-momentum": True, "saddle-gd": True,
+        "saddle-momentum": True}
     beta = next(v for v in variants if v.setting.param == "beta")
     assert beta.sweeps["ravine-gd"] == main.sweeps["ravine-gd"] and beta.sweeps["ravine-momentum"] != main.sweeps["ravine-momentum"]
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from . import figures as F
 from .base import Check, Claim, OpenSetting, Verdict, combine, flag, fmt
-from .measure import geo_ci, tuned_steps, values_along
+from .measure import geo_ci, trajectory_of, tuned_steps, values_along
 
 #: problem, target level of f (the run "arrives" when f <= level), and the level's meaning
 TARGETS = {"plateau": (0.5, "f <= 0.5 (off the plateau, into the bowl)"),
@@ -54,23 +54,26 @@ def experiments(p: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     for prob, steps in (("ravine", p["steps"]), ("plateau", p["escape_steps"]), ("saddle", p["escape_steps"])):
         common = p["escape_lr"] if prob != "ravine" else None
         grids = (float(common), float(common)) if common is not None else (p[f"{prob}_gd_lr"], p[f"{prob}_hb_lr"])
+        target = float(p["tol"]) if prob == "ravine" else TARGETS[prob][0]
         for part, o in _optimizers(p["beta"], *grids).items():
             out[f"{prob}-{part}"] = {
-                "description": f"C2: {part} on {prob}", "seeds": list(p["seeds"]), "dtype": "float64", "trajectory": True,
-                "problem": {"name": prob}, "budget": {"steps": steps, "eval_every": steps}, "optimizers": o}  # fmt: skip
+                "description": f"C2: {part} on {prob}", "seeds": list(p["seeds"]), "dtype": "float64", "trajectory": False,
+                "problem": {"name": prob}, "budget": {"steps": steps, "eval_every": steps, "target": target},
+                "optimizers": o}  # fmt: skip
     return out
 
 
-def _part(inputs: Any, prob: str, level: float) -> dict[str, dict[str, Any]]:
-    res = {**tuned_steps(inputs, f"{prob}-gd", level), **tuned_steps(inputs, f"{prob}-momentum", level)}
-    return {lab: {"lr": r["lr"], "steps": r["values"], "edge": r["edge"], "by_lr": r["by_lr"],
-                  "traj": r["traj"][0].tolist()} for lab, r in res.items()}  # fmt: skip
+def _part(inputs: Any, prob: str) -> dict[str, dict[str, Any]]:
+    out = {}
+    for part in ("gd", "momentum"):
+        for lab, r in tuned_steps(inputs, f"{prob}-{part}").items():
+            out[lab] = {"lr": r["lr"], "steps": r["values"], "edge": r["edge"], "by_lr": r["by_lr"],
+                        "traj": trajectory_of(inputs, f"{prob}-{part}", r["runs"][0]).tolist()}  # fmt: skip
+    return out
 
 
 def measure(inputs: Any, p: Mapping[str, Any]) -> dict[str, Any]:
-    parts = {"ravine": _part(inputs, "ravine", float(p["tol"]))}
-    for prob, (level, _) in TARGETS.items():
-        parts[prob] = _part(inputs, prob, level)
+    parts = {prob: _part(inputs, prob) for prob in ("ravine", *TARGETS)}
     out: dict[str, Any] = {"beta": p["beta"], "tol": p["tol"], "escape_lr": p["escape_lr"],
                            "budget": {"ravine": p["steps"], "escape": p["escape_steps"]}}
     for prob, res in parts.items():

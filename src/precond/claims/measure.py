@@ -153,31 +153,34 @@ def _interior_tie(recs: list[dict[str, Any]], res: Any, metric: str, grid: dict[
     return any(float(np.mean(v)) == best and inside(json.loads(h)) for h, v in scores.items())
 
 
-def steps_to_level(problem: Any, run: dict[str, Any], level: float) -> tuple[int, np.ndarray]:
-    """Steps until ``problem.value`` of the run's iterate is ``<= level`` (``steps + 1`` if never,
-    or if the run diverged), and the run's trajectory."""
-    traj = trajectory(run)
-    t = first_at_or_below(values_along(problem, traj), level) if run["status"] == "done" else None
-    return (run["steps"] + 1 if t is None else t), traj
+def trajectory_of(inputs: Any, tag: str, run: dict[str, Any]) -> np.ndarray:
+    """The trajectory of a run of experiment ``tag`` recorded without one: the same config run again
+    with ``trajectory = true`` (:func:`precond.experiments.runner.run_one`; runs are deterministic)."""
+    import dataclasses
+
+    from precond.experiments.runner import run_one
+
+    exp = inputs.experiment(tag)
+    cfg = next(c for c in exp.runs() if c.key == run["key"])
+    return trajectory(run_one(dataclasses.replace(cfg, trajectory=True), exp.problem))
 
 
-def tuned_steps(inputs: Any, tag: str, level: float) -> dict[str, dict[str, Any]]:
-    """Per label of experiment ``tag``: the lr with the fewest steps to ``value <= level`` (mean over
-    seeds, :func:`tune_on`), its steps per seed (``values``), ``runs``, ``edge`` notes, the
-    trajectories of its runs (``traj``), and the mean steps at every lr of the grid (``by_lr``)."""
-    problem = inputs.problem(tag)
-    runs = inputs.runs(tag)
-    steps, trajs = {}, {}
-    for r in runs:
-        steps[r["key"]], trajs[r["key"]] = steps_to_level(problem, r, level)
-    out = tune_on(runs, "steps_to_level", steps, inputs.grids(tag))
+def tuned_steps(inputs: Any, tag: str) -> dict[str, dict[str, Any]]:
+    """Per label of experiment ``tag`` (a spec with ``budget.target``): the lr with the fewest steps to
+    the target (``steps_to_target``, mean over seeds, :func:`tune_on`; a diverged run counts as the
+    worst), its steps per seed (``values``), ``runs``, ``edge`` notes, and the mean steps at every lr
+    of the grid (``by_lr``)."""
+    runs = inputs.runs(tag, history=False)
+    steps = {r["key"]: float(r["final_metrics"].get("steps_to_target", math.nan)) for r in runs}
+    out = tune_on(runs, "steps_to_target", steps, inputs.grids(tag))
     for label, res in out.items():
-        by_lr: dict[float, list[int]] = {}
+        by_lr: dict[float, list[float]] = {}
         for r in runs:
             if r["label"] == label:
-                by_lr.setdefault(float(r["hyperparameters"].get("lr", math.nan)), []).append(steps[r["key"]])
+                by_lr.setdefault(float(r["hyperparameters"].get("lr", math.nan)), []).append(
+                    steps[r["key"]] if r["status"] == "done" else r["steps"] + 1)
         res["lr"] = float(res["hyperparameters"].get("lr", math.nan))
-        res["traj"] = [trajs[r["key"]] for r in res["runs"]]
+        res["values"] = [int(v) if math.isfinite(v) else r["steps"] + 1 for v, r in zip(res["values"], res["runs"])]
         res["by_lr"] = {k: float(np.mean(v)) for k, v in sorted(by_lr.items())}
     return out
 
