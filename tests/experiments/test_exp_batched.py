@@ -222,3 +222,17 @@ def test_sweep_batches_and_says_so(tmp_path, capsys):
     assert set(ra) == set(rb) and {r["mode"] for r in ra.values()} == {"stacked[4]"}
     for k in ra:
         assert ra[k]["final_metrics"] == _approx(rb[k]["final_metrics"], 1e-8)
+
+
+def test_bench_sweep_measures_networks(capsys):
+    from precond.cli import main as cli
+
+    code = cli(["bench", "sweep", "--problem", "test_exp_batched:Digits64", "--args", '{"hidden": [8]}', "--steps", "20",
+                "--configs", "2,4", "--seeds", "2", "--sample", "2"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "(stacked models), 20 steps each" in out and "load average" in out
+    rows = [ln.split() for ln in out.splitlines() if ln.split() and ln.split()[0] in ("2", "4")]
+    assert [r[0] for r in rows] == ["2", "4"] and all(r[3].endswith("x") and float(r[3][:-1]) > 0 for r in rows)
+    diff = float(out.rsplit("sample: ", 1)[1].split()[0])
+    assert diff < 1e-10  # float64: the same runs

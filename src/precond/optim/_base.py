@@ -228,7 +228,8 @@ class PrecondOptimizer(Optimizer):
         group = opt.param_groups[0]
         for lr in lrs:
             opt._validate_group(dict(group, lr=lr))
-        group[ROW_LR] = torch.tensor(lrs, dtype=torch.float64, device=param.device).reshape(-1, *[1] * (param.dim() - 1))
+        dtype = param.dtype if param.is_floating_point() else torch.float64  # the param's: a float64 lr on float32 rows costs a conversion per op
+        group[ROW_LR] = torch.tensor(lrs, dtype=dtype, device=param.device).reshape(-1, *[1] * (param.dim() - 1))
         return opt
 
     # ---- hyperparameters -------------------------------------------------------------

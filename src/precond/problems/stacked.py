@@ -56,21 +56,20 @@ def check_stateless(model: nn.Module, where: str) -> None:
 def split_rows(model: nn.Module, X: torch.Tensor, frozen: Params | None = None) -> Params:
     """The trainable parameters of ``model`` (in ``parameters()`` order) as views of the rows of
     ``X`` ``(C, d)``, each ``(C, *shape)``; ``frozen`` holds the stacked others."""
-    out, off = dict(frozen or {}), 0
-    for name, p in model.named_parameters():
-        if p.requires_grad:
-            n = p.numel()
-            out[name] = X[:, off:off + n].view(X.shape[0], *p.shape)
-            off += n
-    return out
+    trainable = [(name, p.shape) for name, p in model.named_parameters() if p.requires_grad]
+    parts = X.split([s.numel() for _, s in trainable], dim=1)  # one split: its backward is one cat
+    return {**(frozen or {}), **{name: v.view(X.shape[0], *s) for (name, s), v in zip(trainable, parts)}}
 
 
 # ---- batched forms of known modules ---------------------------------------------------------------
 def _linear(m: nn.Linear, P: Params, pre: str, x: torch.Tensor) -> torch.Tensor:
+    # y_i^T = W_i x_i^T + b_i: the weight's gradient is then (dy_i)^T x_i, a product MKL does fast for
+    # few outputs (x_i^T dy_i, its transpose, is several times slower there); y comes out as a
+    # transposed view, which the next layer's x^T reads back contiguously
     W, b = P[pre + "weight"], P.get(pre + "bias")
-    x2 = x.reshape(W.shape[0], -1, x.shape[-1])
-    y = torch.bmm(x2, W.transpose(1, 2)) if b is None else torch.baddbmm(b.unsqueeze(1), x2, W.transpose(1, 2))
-    return y.reshape(*x.shape[:-1], W.shape[1])
+    xt = x.reshape(W.shape[0], -1, x.shape[-1]).transpose(1, 2)
+    y = torch.bmm(W, xt) if b is None else torch.baddbmm(b.unsqueeze(2), W, xt)
+    return y.transpose(1, 2).reshape(*x.shape[:-1], W.shape[1])
 
 
 def _conv1d(m: nn.Conv1d, P: Params, pre: str, x: torch.Tensor) -> torch.Tensor:
