@@ -50,7 +50,8 @@ def _finished(store) -> dict[str, float]:
 
 def test_sigkill_then_resume_redoes_nothing(tmp_path):
     store = tmp_path / "claims.sqlite"
-    cmd = PRECOND + ["claims", "--size", "tiny", "--only", "C5", "--workers", "1", "--no-progress", "-o", str(tmp_path)]
+    cmd = PRECOND + ["claims", "--size", "tiny", "--only", "C5", "--workers", "1", "--no-progress", "--no-sensitivity",
+                     "-o", str(tmp_path)]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.time() + 120
     while len(_finished(store)) < 3 and time.time() < deadline and proc.poll() is None:

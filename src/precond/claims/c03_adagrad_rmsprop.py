@@ -160,7 +160,7 @@ CLAIM = Claim(
          "has its CI above -0.1 (no decay); a CI on the wrong side of any threshold: not reproduced.",
     sizes={"tiny": {"seeds": [0, 1], "steps": 300, "lr": 0.05, "alpha": 0.99},
            "quick": {"seeds": [0, 1, 2, 3, 4], "steps": 2000, "lr": 0.05, "alpha": 0.99},
-           "full": {"seeds": list(range(10)), "steps": 20000, "lr": 0.05, "alpha": 0.99}},
+           "full": {"seeds": list(range(10)), "steps": 10000, "lr": 0.05, "alpha": 0.99}},
     experiments=experiments,
     measure=measure,
     verdict=verdict,
