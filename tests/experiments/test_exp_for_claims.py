@@ -105,6 +105,24 @@ def test_budget_target_records_the_steps_to_reach_it_in_both_paths():
     assert run_one(never)["final_metrics"]["steps_to_target"] == 201  # not reached: steps + 1
 
 
+def test_tuning_selects_and_reports_the_metric_the_spec_names(tmp_path):
+    from precond.experiments.store import Store
+    from precond.experiments.sweep import run_sweep
+    from precond.experiments.tuning import tune_store
+
+    spec = _spec("ravine", "", steps=300).replace("eval_every = 2", "eval_every = 300\ntarget = 1e-6")
+    spec = spec.replace("lr = 0.1", "lr = [0.02, 0.1, 0.19]") + '\n[tuning]\nmetric = "steps_to_target"\n'
+    exp = parse_spec(spec)
+    run_sweep(exp, tmp_path / "s.sqlite", workers=1, progress=False)
+    with Store(tmp_path / "s.sqlite") as st:
+        (res,) = tune_store(st, "t")
+        meta = st.experiments()[0]["meta"]
+    steps = {lr: run_one(c)["final_metrics"]["steps_to_target"] for lr, c in ((c.hyperparameters["lr"], c) for c in exp.runs())}
+    best = min(steps, key=steps.get)
+    assert (meta["val_metric"], meta["test_metric"]) == ("steps_to_target", "steps_to_target")
+    assert res.hyperparameters == {"lr": best} and res.estimate == pytest.approx(steps[best])
+
+
 def test_budget_epochs_for_a_problem_with_epochs():
     assert parse_spec(_spec("wilson", "", budget="epochs = 3").replace('name = "wilson"', 'name = "wilson"\nargs = {batch_size = 8}')).steps == 15
     assert parse_spec(_spec("wilson", "", budget="epochs = 3")).steps == 3  # full batch: one step per epoch

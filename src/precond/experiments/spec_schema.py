@@ -49,6 +49,15 @@ class OptimizerSpec(_Strict):
         default="constant", description="constant: lr every step; inverse_sqrt: lr / sqrt(t) at step t (Reddi et al.'s alpha_t)")
 
 
+class TuningSpec(_Strict):
+    """What the tuning protocol selects on and reports, when not the problem's ``val_metric`` and
+    ``test_metric`` (e.g. ``metric = "steps_to_target"``). It reads the runs: not part of their keys."""
+
+    metric: str = Field(min_length=1, description="the final metric the protocol selects on")
+    report: str | None = Field(default=None, description="the final metric it reports (default: metric)")
+    higher_is_better: bool = False
+
+
 class ExperimentSpec(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
     description: str = ""
@@ -61,6 +70,7 @@ class ExperimentSpec(_Strict):
     vectorize: Literal["auto", "never", "always"] = "auto"
     trajectory: bool = Field(default=True, description="record the iterate of 1-D and 2-D problems every step")
     dtype: Literal["float32", "float64"] = "float64"
+    tuning: TuningSpec | None = None
 
     @field_validator("seeds")
     @classmethod
@@ -90,7 +100,8 @@ _EXPECTED = {"int_type": "an integer", "float_type": "a number", "bool_type": "a
              "string_type": "a string", "list_type": "an array", "dict_type": "a table", "model_type": "a table"}  # fmt: skip
 _BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
 #: the model of the table an unknown key stands in, by the table's location without indices
-_TABLES: dict[str, type[BaseModel]] = {"": ExperimentSpec, "problem": ProblemSpec, "budget": BudgetSpec, "optimizers": OptimizerSpec}
+_TABLES: dict[str, type[BaseModel]] = {"": ExperimentSpec, "problem": ProblemSpec, "budget": BudgetSpec, "optimizers": OptimizerSpec,
+                                  "tuning": TuningSpec}
 
 
 def _format_pydantic(exc: ValidationError) -> list[str]:

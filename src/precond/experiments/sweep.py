@@ -249,10 +249,11 @@ def run_sweep(
     store = Store(store_path)
     try:
         problem = exp.problem
+        tuning = exp.spec.tuning  # the spec's choice of metrics, else the problem's
         meta = {
-            "val_metric": problem.val_metric,
-            "test_metric": problem.test_metric,
-            "higher_is_better": problem.higher_is_better,
+            "val_metric": tuning.metric if tuning else problem.val_metric,
+            "test_metric": (tuning.report or tuning.metric) if tuning else problem.test_metric,
+            "higher_is_better": tuning.higher_is_better if tuning else problem.higher_is_better,
             "optimum": getattr(problem.build(), "optimum", None),  # not one of the handle's fields
             "kind": problem.kind,
             "vectorizable": problem.flat,
