@@ -43,6 +43,7 @@ def experiments(p: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             "problem": {"name": PROBLEM, "args": {"init_scale": p["init_scale"]}}}  # fmt: skip
     return {
         "gd": {**base, "description": "C1: gradient descent on 1/2(10x^2+y^2) over a learning-rate grid",
+               "tuning": {"metric": "steps_to_target"},
                "budget": {"steps": p["steps"], "eval_every": p["steps"], "target": float(p["tol"])},
                "optimizers": [{"name": "SGD", "label": "GD", "hyperparameters": {"lr": {"logspace": list(p["lr_grid"])}}}]},
         "newton": {**base, "description": "C1: Newton's method (GaussNewtonDiag, exact Hessian, power -1, lr 1)",

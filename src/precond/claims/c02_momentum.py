@@ -59,6 +59,7 @@ def experiments(p: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             out[f"{prob}-{part}"] = {
                 "description": f"C2: {part} on {prob}", "seeds": list(p["seeds"]), "dtype": "float64", "trajectory": False,
                 "problem": {"name": prob}, "budget": {"steps": steps, "eval_every": steps, "target": target},
+                "tuning": {"metric": "steps_to_target"},
                 "optimizers": o}  # fmt: skip
     return out
 
