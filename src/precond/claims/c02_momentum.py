@@ -31,6 +31,7 @@ from .measure import geo_ci, trajectory_of, tuned_steps, values_along
 TARGETS = {"plateau": (0.5, "f <= 0.5 (off the plateau, into the bowl)"),
            "saddle": (-0.2, "f <= -0.2 (past the saddle, in a minimum's basin; f* = -0.25)")}  # fmt: skip
 LABELS = ("GD", "heavy ball", "EMA")
+STYLES = {"GD": "-", "heavy ball": "-", "EMA": "--"}  # EMA's runs are heavy ball's: dashed, so both show
 
 
 def _optimizers(beta: float, gd: Any, hb: Any) -> dict[str, list[dict[str, Any]]]:
@@ -120,19 +121,20 @@ def figure(n: Mapping[str, Any], base: Path) -> Path:
         F.contours(ax, get(prob, dtype="float64"), bounds)
         for lab in LABELS:
             t = np.array(pl[prob][lab]["traj"])
-            ax.plot(t[:, 0], t[:, 1], ".-", ms=1.5, lw=0.8, label=f"{lab} lr {fmt(n[prob][lab]['lr'])}")
+            ax.plot(t[:, 0], t[:, 1], STYLES[lab], marker=".", ms=1.5, lw=0.8, label=f"{lab} lr {fmt(n[prob][lab]['lr'])}")
         ax.set_title(f"{prob}: tuned runs, seed 0", fontsize=9)
         ax.legend(fontsize=7)
     for lab in LABELS:
         by = pl["ravine"][lab]["by_lr"]
-        axes[1].loglog([float(k) for k in by], list(by.values()), "o-", ms=2.5, label=lab)
+        axes[1].loglog([float(k) for k in by], list(by.values()), STYLES[lab], marker="o", ms=2.5, label=lab)
     axes[1].set_xlabel("learning rate")
     axes[1].set_ylabel(f"ravine: mean steps to f <= {fmt(n['tol'])}")
     axes[1].legend(fontsize=7)
     saddle = get("saddle", dtype="float64")
     for lab in LABELS:
         t = np.array(pl["saddle"][lab]["traj"])
-        axes[3].semilogx(np.arange(1, len(t) + 1), values_along(saddle, t), lw=1, label=f"{lab} lr {fmt(n['saddle'][lab]['lr'])}")
+        axes[3].semilogx(np.arange(1, len(t) + 1), values_along(saddle, t), STYLES[lab], lw=1,
+                         label=f"{lab} lr {fmt(n['saddle'][lab]['lr'])}")
     axes[3].axhline(TARGETS["saddle"][0], color="k", ls=":", lw=0.8)
     axes[3].set_xlabel("step + 1")
     axes[3].set_ylabel("saddle: f (seed 0)")
