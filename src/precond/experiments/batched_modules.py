@@ -43,14 +43,11 @@ class StackedRows:
     mode = "stacked"
 
     def __init__(self, problem: Any, cfgs: list[RunConfig]) -> None:
-        from precond.problems.stacked import row_loss
+        from precond.problems.stacked import RowLayout, row_loss
 
         seeds = sorted({c.seed for c in cfgs})
-        made = {}
-        for s in seeds + [None]:  # one model per seed (as run_one makes it), and the probe
-            torch.manual_seed(cfgs[0].seed if s is None else s)
-            made[s] = problem.model(cfgs[0].seed if s is None else s)
-        self.probe = made.pop(None)
+        made = {s: self._model(problem, s) for s in seeds}  # one model per seed
+        self.probe = self._model(problem, cfgs[0].seed)
         models = [made[c.seed] for c in cfgs]
         self.probe_params = [p for p in self.probe.parameters() if p.requires_grad]
         self.X0 = torch.stack([torch.nn.utils.parameters_to_vector([p for p in m.parameters() if p.requires_grad]).detach()
@@ -59,9 +56,14 @@ class StackedRows:
         self.frozen = {n: torch.stack([dict(m.named_parameters())[n].detach() for m in models]) for n in frozen}
         self.streams = [problem.batches(s) for s in seeds]
         self.row_stream = torch.tensor([seeds.index(c.seed) for c in cfgs])
-        self.one_stream = len(seeds) == 1
         self.first = [next(s) for s in self.streams]
         self._loss = row_loss(problem, self.probe, self.first[0])
+        self.layout = RowLayout(self.probe)
+
+    @staticmethod
+    def _model(problem: Any, seed: int) -> torch.nn.Module:
+        torch.manual_seed(seed)  # as run_one makes it
+        return problem.model(seed)
 
     def _rows(self, t: int) -> tuple[Any, bool]:
         """The step's batch of every row, and whether all rows share one."""
@@ -72,16 +74,12 @@ class StackedRows:
         else:
             batches = [next(s) for s in self.streams]
         b0 = batches[0]
-        if all(b.inputs is b0.inputs and b.targets is b0.targets for b in batches):
-            return Batch(b0.inputs, b0.targets, t), True
-        if self.one_stream:
+        if all(b.inputs is b0.inputs and b.targets is b0.targets for b in batches):  # one seed, or full batch
             return Batch(b0.inputs, b0.targets, t), True
         x = torch.stack([b.inputs for b in batches]).index_select(0, self.row_stream)
         y = torch.stack([b.targets for b in batches]).index_select(0, self.row_stream)
         return Batch(x, y, t), False
 
     def loss(self, X: torch.Tensor, t: int) -> torch.Tensor:
-        from precond.problems.stacked import split_rows
-
         rows, shared = self._rows(t)
-        return self._loss(split_rows(self.probe, X, self.frozen), rows, shared)
+        return self._loss(self.layout(X, self.frozen), rows, shared)

@@ -6,8 +6,8 @@ be batched (vectorized points, or a stacked network: :func:`.vectorized.can_batc
 (:func:`.runner.run_one`), and prints for each ``C`` of ``--configs``: the batched time, the
 loop's (extrapolated from the sample's time per run), their ratio in wall-clock and in CPU
 time (the process's own: the fairer one on a machine shared with other jobs), and the peak
-memory of the batched run against one run's times ``C`` (resident set high-water mark, reset
-before each measurement). It checks that both give the same final training loss on the sample.
+tensor memory of the batched run against one run's times ``C`` (:func:`tensor_peak_mb`, on
+short runs). It checks that both give the same final training loss on the sample.
 
     precond bench sweep                                     # 1000 Adam runs on rosenbrock
     precond bench sweep --problem digits_mlp                # 35 runs (7 lrs x 5 seeds), 1000 steps
@@ -17,13 +17,19 @@ before each measurement). It checks that both give the same final training loss 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import time
+from dataclasses import replace
 from typing import Any
 
 import torch
+
+#: steps of the runs whose memory is measured (the profiler records every op: full runs would be slow;
+#: a run holds the same tensors at every step)
+MEMORY_STEPS = 5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,37 +56,36 @@ def _configs(args: argparse.Namespace, n: int, problem_args: dict[str, Any]):
     ][:n]
 
 
-def _status_kb(field: str) -> int | None:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _measure(fn):
-    """``(result, wall s, CPU s, peak MB above the start or None)`` of ``fn()``."""
-    peak_ok = False
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:  # resets VmHWM to the current resident set (Linux >= 4.0)
-            fh.write("5")
-        peak_ok = True
-    except OSError:
-        pass
-    base = _status_kb("VmRSS")
+def _timed(fn):
+    """``(result, wall s, CPU s)`` of ``fn()``."""
     w, c = time.perf_counter(), time.process_time()
     out = fn()
-    w, c = time.perf_counter() - w, time.process_time() - c
-    hwm = _status_kb("VmHWM")
-    peak = (hwm - base) / 1024 if peak_ok and hwm is not None and base is not None else None
-    return out, w, c, peak
+    return out, time.perf_counter() - w, time.process_time() - c
 
 
-def _mb(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.1f}"
+@contextlib.contextmanager
+def _quiet_stderr():
+    """The profiler's own start/stop lines go to file descriptor 2: hide them."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def tensor_peak_mb(fn) -> float:
+    """The peak of the tensor memory that ``fn()`` holds at once (MiB): the running sum of the
+    allocations and frees the profiler records (``profile_memory``), at its highest."""
+    with _quiet_stderr(), torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    cur = peak = 0
+    for e in sorted((e for e in prof.events() if e.cpu_parent is None), key=lambda e: e.time_range.start):
+        cur += e.cpu_memory_usage
+        peak = max(peak, cur)
+    return peak / 2**20
 
 
 def main(args: argparse.Namespace) -> int:
@@ -103,34 +108,41 @@ def main(args: argparse.Namespace) -> int:
               f"(a vectorizable or stackable problem and one of {names} needed)")  # fmt: skip
         return 2
     net = not problem.vectorizable
-    counts = [int(c) for c in (args.configs or ("35" if net else "1000")).split(",")]
+    try:
+        counts = [int(c) for c in (args.configs or ("35" if net else "1000")).split(",")]
+        assert min(counts) >= 1
+    except (ValueError, AssertionError):
+        print(f"precond bench sweep: --configs must be a count or counts separated by commas (each >= 1), got {args.configs!r}")
+        return 2
     sample_n = args.sample or (5 if net else 20)
     cfgs = _configs(args, max(counts), problem_args)
+    short = [replace(c, steps=min(args.steps, MEMORY_STEPS), eval_every=min(args.steps, MEMORY_STEPS)) for c in cfgs]
     problem.data_error()  # load the data before any timing
-    run_group(cfgs[:1], problem)  # warm up both (first calls, lazy imports, caches)
-    run_one(cfgs[0], problem)
+    run_group(short[:1], problem)  # warm up both (first calls, lazy imports, caches)
+    run_one(short[0], problem)
     f32 = _is_f32(problem)
 
     step = max(1, len(cfgs) // sample_n)
     sample = list(range(0, len(cfgs), step))[:sample_n]
-    loop, loop_w, loop_c, loop_peak = {}, 0.0, 0.0, None
+    loop, loop_w, loop_c = {}, 0.0, 0.0
     for i in sample:
-        rec, w, c, peak = _measure(lambda: run_one(cfgs[i], problem))
-        loop[i], loop_w, loop_c = rec, loop_w + w, loop_c + c
-        loop_peak = peak if loop_peak is None or (peak is not None and peak > loop_peak) else loop_peak
+        loop[i], w, c = _timed(lambda: run_one(cfgs[i], problem))
+        loop_w, loop_c = loop_w + w, loop_c + c
     per_w, per_c = loop_w / len(sample), loop_c / len(sample)
+    one_mb = tensor_peak_mb(lambda: run_one(short[0], problem))
 
     how = "stacked models" if net else "vectorized points"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
     print(f"{args.optimizer} on {args.problem} {problem_args or ''}({how}), {args.steps} steps each, 1 thread; "
           f"load average {load:.2f} on {os.cpu_count()} CPUs")  # fmt: skip
-    print(f"loop: {per_w:.3f} s a run wall-clock, {per_c:.3f} s CPU (mean of {len(sample)} runs); peak memory of one run {_mb(loop_peak)} MB")
-    print(f"{'C':>6} {'batched s':>10} {'loop s':>9} {'speed-up':>9} {'CPU speed-up':>13} {'peak MB':>8} {'one run x C':>12}")
+    print(f"loop: {per_w:.3f} s a run wall-clock, {per_c:.3f} s CPU (mean of {len(sample)} runs)")
+    print(f"peak tensor memory of one run: {one_mb:.3g} MiB (of {short[0].steps}-step runs, as the batched ones below)")
+    print(f"{'C':>6} {'batched s':>10} {'loop s':>9} {'speed-up':>9} {'CPU speed-up':>13} {'peak MiB':>9} {'one run x C':>12}")
     worst = 0.0
     for n in counts:
-        vec, w, c, peak = _measure(lambda: run_group(cfgs[:n], problem))
-        print(f"{n:>6} {w:>10.2f} {per_w * n:>9.2f} {per_w * n / w:>8.1f}x {per_c * n / c:>12.1f}x {_mb(peak):>8} "
-              f"{_mb(None if loop_peak is None else loop_peak * n):>12}")  # fmt: skip
+        vec, w, c = _timed(lambda: run_group(cfgs[:n], problem))
+        mb = tensor_peak_mb(lambda: run_group(short[:n], problem))
+        print(f"{n:>6} {w:>10.2f} {per_w * n:>9.2f} {per_w * n / w:>8.1f}x {per_c * n / c:>12.1f}x {mb:>9.3g} {one_mb * n:>12.3g}")
         for i, rec in loop.items():
             if i >= n:
                 continue

@@ -53,12 +53,23 @@ def check_stateless(model: nn.Module, where: str) -> None:
             raise ValueError(f"{where}: {name or 'the model'} is a {type(m).__name__}; only stateless models can be stacked")
 
 
+class RowLayout:
+    """Where the trainable parameters of ``model`` (in ``parameters()`` order) lie in a row of ``X``."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.parts = [(name, p.shape) for name, p in model.named_parameters() if p.requires_grad]
+        self.sizes = [s.numel() for _, s in self.parts]
+
+    def __call__(self, X: torch.Tensor, frozen: Params | None = None) -> Params:
+        """The parameters as views of the rows of ``X`` ``(C, d)``, each ``(C, *shape)``; ``frozen``:
+        the stacked others."""
+        views = X.split(self.sizes, dim=1)  # one split: its backward is one cat
+        return {**(frozen or {}), **{name: v.view(X.shape[0], *s) for (name, s), v in zip(self.parts, views)}}
+
+
 def split_rows(model: nn.Module, X: torch.Tensor, frozen: Params | None = None) -> Params:
-    """The trainable parameters of ``model`` (in ``parameters()`` order) as views of the rows of
-    ``X`` ``(C, d)``, each ``(C, *shape)``; ``frozen`` holds the stacked others."""
-    trainable = [(name, p.shape) for name, p in model.named_parameters() if p.requires_grad]
-    parts = X.split([s.numel() for _, s in trainable], dim=1)  # one split: its backward is one cat
-    return {**(frozen or {}), **{name: v.view(X.shape[0], *s) for (name, s), v in zip(trainable, parts)}}
+    """The trainable parameters of ``model`` as views of the rows of ``X`` (:class:`RowLayout`)."""
+    return RowLayout(model)(X, frozen)
 
 
 # ---- batched forms of known modules ---------------------------------------------------------------
