@@ -70,12 +70,13 @@ def test_bad_arguments_one_error_each():
     ("sklearn_logreg", {"dataset": "breast_cancer"}, dict(loss_type="logistic", test_metric="test_acc")),
     ("sklearn_logreg", {"dataset": "iris"}, dict(loss_type="cross_entropy", needs_data="scikit-learn's bundled datasets")),
     ("cifar10_resnet20", {}, dict(kind="classification", val_metric="val_acc", higher_is_better=True, flat=False)),
-    ("wilson", {}, dict(val_metric="val_error", test_metric="test_error", source="seed 003; Wilson et al. 2017, sec. 3.3")),
+    ("wilson", {}, dict(val_metric="val_error", test_metric="test_error", source="seed 003; Wilson et al. 2017, sec. 3.3",
+                        steps_per_epoch=1)),  # full batch: one step an epoch
 ])  # fmt: skip
 def test_metadata(name, args, meta):
     h = resolve(name, args)
     assert {k: getattr(h, k) for k in meta} == meta
-    assert h.steps_per_epoch is None
+    assert h.steps_per_epoch == meta.get("steps_per_epoch")  # None: budget.epochs is refused for it
 
 
 def test_metadata_of_every_registered_problem_is_its_instance_s():
