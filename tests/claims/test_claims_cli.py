@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from precond.cli import main as cli
 
 PRECOND = [sys.executable, "-m", "precond"]
@@ -66,3 +68,26 @@ def test_sigkill_then_resume_redoes_nothing(tmp_path):
     assert 3 <= len(before) < total, f"the kill came too early or too late: {len(before)} of {total} runs stored"
     assert f"{len(before)} already in the store, {total - len(before)} ran now" in out.stderr
     assert len(after) == total and all(after[k] == t for k, t in before.items())  # nothing finished was redone
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_workers_at_once(tmp_path):
+    """Ctrl-C while two workers run long sweeps: exit status 130 within seconds, workers gone, resume command said."""
+    store = tmp_path / "claims.sqlite"
+    cmd = PRECOND + ["claims", "--only", "C5", "--workers", "2", "--no-progress", "--no-sensitivity", "-o", str(tmp_path)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 120
+    while not _finished(store) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    children = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    os.kill(proc.pid, signal.SIGINT)
+    t0 = time.time()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and time.time() - t0 < 5, (proc.returncode, time.time() - t0)
+    assert "interrupted; every finished run is in" in err and "resume with: precond claims --only C5" in err
+    for _ in range(100):  # the workers, then the fork server and the resource tracker, which follow them
+        alive = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        if not alive:
+            break
+        time.sleep(0.1)
+    assert len(children) >= 2 and not alive, (children, alive, time.time() - t0)

@@ -228,8 +228,9 @@ def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
     try:
         yield pool
     except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        for proc in list((getattr(pool, "_processes", None) or {}).values()):  # no public handle before 3.14
+        procs = list((getattr(pool, "_processes", None) or {}).values())  # no public handle before 3.14
+        pool.shutdown(wait=False, cancel_futures=True)  # (it drops pool._processes: read them first)
+        for proc in procs:
             with contextlib.suppress(Exception):
                 proc.terminate()
         raise

@@ -218,8 +218,8 @@ class _Heartbeat(threading.Thread):
 
 def _stop_pool(pool: ProcessPoolExecutor) -> None:
     """Cancel what has not started and end the workers now (``shutdown`` alone waits for running tasks)."""
-    pool.shutdown(wait=False, cancel_futures=True)
     procs = list((getattr(pool, "_processes", None) or {}).values())  # no public handle before Python 3.14
+    pool.shutdown(wait=False, cancel_futures=True)  # (it drops pool._processes: read them first)
     for p in procs:
         with contextlib.suppress(Exception):
             p.terminate()
