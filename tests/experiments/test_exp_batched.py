@@ -199,6 +199,20 @@ def test_plan_batches_network_runs():
     assert not any(t.vectorized for t in plan(with_diag.runs(), "auto", with_diag.problem))
 
 
+def test_plan_stacks_fewer_rows_of_costly_steps(monkeypatch):
+    import precond.experiments.batched_modules as bm
+
+    exp = parse_spec(_spec("digits_mlp", "{hidden = [8]}", _opts(["Adam"], "[0.001, 0.002, 0.003, 0.004, 0.005]"), seeds="[0, 1, 2, 3]"))
+    flops = bm.step_flops(exp.problem)  # 2 x 3 x 64 samples x (64 x 8 + 8 x 10) multiply-adds, less the input's gradient
+    assert flops == 2 * 64 * (64 * 8 + 8 * 10) * 2 + 2 * 64 * 8 * 10
+    assert [len(t.configs) for t in plan(exp.runs(), "auto", exp.problem)] == [20]
+    monkeypatch.setattr(bm, "STACK_FLOPS", 6 * flops)  # 6 rows a task at most: 20 runs in 4 tasks of 5
+    assert [len(t.configs) for t in plan(exp.runs(), "auto", exp.problem)] == [5, 5, 5, 5]
+    monkeypatch.setattr(bm, "STACK_FLOPS", flops)  # one row a task: not worth stacking, unless asked
+    assert not any(t.vectorized for t in plan(exp.runs(), "auto", exp.problem))
+    assert all(t.vectorized for t in plan(exp.runs(), "always", exp.problem))
+
+
 @pytest.mark.parametrize("n,groups,workers,rows", [(35, 1, 1, 35), (35, 1, 2, 18), (100, 1, 1, 50), (35, 4, 2, 35), (200, 1, 1, 50)])
 def test_chunks(n, groups, workers, rows):
     assert chunks(n, groups, workers) == rows
@@ -234,5 +248,5 @@ def test_bench_sweep_measures_networks(capsys):
     assert "(stacked models), 20 steps each" in out and "load average" in out
     rows = [ln.split() for ln in out.splitlines() if ln.split() and ln.split()[0] in ("2", "4")]
     assert [r[0] for r in rows] == ["2", "4"] and all(r[3].endswith("x") and float(r[3][:-1]) > 0 for r in rows)
-    diff = float(out.rsplit("sample: ", 1)[1].split()[0])
+    diff = float(out.rsplit("first loss): ", 1)[1].split()[0])
     assert diff < 1e-10  # float64: the same runs

@@ -15,20 +15,45 @@ advance every run; the driver (divergence per row, evaluations, records) is
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .run_config import RunConfig
 
-#: the most rows of one stacked task (the speed-up per run levels off well before: docs/experiments.md)
+if TYPE_CHECKING:
+    from precond.problems import ProblemHandle
+
+#: the most rows of one stacked task (the speed-up per run levels off before: docs/experiments.md)
 STACK_ROWS = 64
+#: the most floating-point operations one stacked task does per step (forward and backward of all its
+#: rows): past about this, a task's products stop gaining on the loop's (mnist1d_cnn: 10 rows of
+#: 61 MFLOP are 1.4x the loop, 35 rows 0.9x; docs/experiments.md, "Batched network sweeps")
+STACK_FLOPS = 6e8
+
+
+def step_flops(problem: ProblemHandle) -> float:
+    """FLOPs of one training step of one run of ``problem`` (forward and backward of its loss on
+    seed 0's first batch; matrix products and convolutions, by ``torch.utils.flop_counter``)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    p = problem.build()
+    model = p.model(0)
+    with FlopCounterMode(display=False) as counter:
+        p.loss(model, next(p.batches(0))).backward()
+    return float(counter.get_total_flops())
+
+
+def stack_rows(problem: ProblemHandle) -> int:
+    """The most rows a stacked task of ``problem`` should have: :data:`STACK_ROWS`, or fewer so that
+    a step stays under :data:`STACK_FLOPS` (1: batching does not pay; the runs go one by one)."""
+    return max(1, min(STACK_ROWS, int(STACK_FLOPS // max(step_flops(problem), 1.0))))
 
 
 def chunks(n: int, groups: int, workers: int, max_rows: int = STACK_ROWS) -> int:
-    """Rows per task for a group of ``n`` configs, one of ``groups`` groups: at most :data:`STACK_ROWS`
-    (and ``max_rows``), in equal parts, and enough parts that ``workers`` tasks can run at once."""
-    parts = max(math.ceil(n / min(max_rows, STACK_ROWS)), math.ceil(workers / max(groups, 1)))
+    """Rows per task for a group of ``n`` configs, one of ``groups`` groups: at most ``max_rows``, in
+    equal parts, and enough parts that ``workers`` tasks can run at once."""
+    parts = max(math.ceil(n / max_rows), math.ceil(workers / max(groups, 1)))
     return max(1, math.ceil(n / parts))
 
 

@@ -135,6 +135,10 @@ def main(args: argparse.Namespace) -> int:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
     print(f"{args.optimizer} on {args.problem} {problem_args or ''}({how}), {args.steps} steps each, 1 thread; "
           f"load average {load:.2f} on {os.cpu_count()} CPUs")  # fmt: skip
+    if net:
+        from .batched_modules import stack_rows, step_flops
+
+        print(f"one step of one run: {step_flops(problem) / 1e6:.3g} MFLOP; precond run stacks at most {stack_rows(problem)} runs a task")
     print(f"loop: {per_w:.3f} s a run wall-clock, {per_c:.3f} s CPU (mean of {len(sample)} runs)")
     print(f"peak tensor memory of one run: {one_mb:.3g} MiB (of {short[0].steps}-step runs, as the batched ones below)")
     print(f"{'C':>6} {'batched s':>10} {'loop s':>9} {'speed-up':>9} {'CPU speed-up':>13} {'peak MiB':>9} {'one run x C':>12}")
@@ -149,9 +153,10 @@ def main(args: argparse.Namespace) -> int:
             a, b = rec["final_metrics"].get("train_loss", math.nan), vec[i]["final_metrics"].get("train_loss", math.nan)
             if rec["status"] != vec[i]["status"]:
                 worst = math.inf
-            elif math.isfinite(a) and math.isfinite(b):
-                worst = max(worst, abs(a - b) / max(abs(a), abs(b), 1e-300))
-    print(f"max relative difference of the final training loss on the sample: {worst:.2e}"
+            elif math.isfinite(a) and math.isfinite(b):  # losses run down to rounding noise: a floor sqrt(eps) x the first loss
+                floor = math.sqrt(torch.finfo(torch.float32 if f32 else torch.float64).eps) * abs(rec["history"]["train_loss"][0])
+                worst = max(worst, abs(a - b) / max(abs(a), abs(b), floor, 1e-300))
+    print(f"max relative difference of the final training loss on the sample (floor: sqrt(eps) x the first loss): {worst:.2e}"
           + (" (float32 models: the two differ by float32 rounding, which grows over the steps)" if f32 else ""))
     return 0 if worst < (math.inf if f32 else 1e-6) else 1  # float32: only a different status (diverged or not) fails
 

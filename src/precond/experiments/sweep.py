@@ -122,13 +122,17 @@ def plan(configs: list[RunConfig], vectorize: str, problem: ProblemHandle, max_r
     """Tasks for ``configs`` (all of ``problem``): with a problem whose runs can be batched
     (:func:`vectorized.can_batch`: flat points, or a stacked model), the configs that can run in a
     batch (:func:`vectorized.batchable_config`: a batchable optimizer, no diagnostics, ...) grouped by
-    :func:`vectorized.group_key`, at most ``max_rows`` a task (stacked models: :func:`.batched_modules.chunks`,
-    so that ``workers`` tasks can run at once); the others one by one."""
-    from .batched_modules import chunks
+    :func:`vectorized.group_key`, at most ``max_rows`` a task (stacked models: fewer where their steps
+    are costly, :func:`.batched_modules.stack_rows`, in enough tasks for ``workers``); the others one by one."""
+    from .batched_modules import chunks, stack_rows
     from .vectorized import batchable_config, can_batch, group_key
 
-    if vectorize == "never" or not can_batch(problem):
+    if vectorize == "never" or not can_batch(problem) or not configs:
         return [Task([c], False, problem) for c in configs]
+    if not problem.vectorizable:
+        max_rows = min(max_rows, stack_rows(problem))
+        if max_rows == 1 and vectorize == "auto":  # one run a task is slower stacked than in the loop
+            return [Task([c], False, problem) for c in configs]
     tasks: list[Task] = []
     groups: dict[str, list[RunConfig]] = {}
     for c in configs:
