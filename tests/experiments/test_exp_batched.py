@@ -17,7 +17,7 @@ from precond.problems.mnist1d import MNIST1DCNN
 from precond.problems.models import MLP, CNN1d
 from precond.problems.regression import LinearModel
 from precond.problems.sklearn_data import SklearnMLP
-from precond.problems.stacked import check_stateless, has_form, loss_rows, split_rows, stacked_forward
+from precond.problems.stacked import StackedProblem, check_stateless, has_form, loss_rows, split_rows, stacked_forward
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -120,6 +120,17 @@ def test_stacked_equals_loop_for_every_batchable_optimizer(problem, args):
     assert exp.problem.stackable and not exp.problem.vectorizable
     statuses = _assert_equal_records(exp.runs())
     assert len(statuses) == 4 * len(BATCHABLE) and set(statuses) == {"done"}
+
+
+@pytest.mark.parametrize("problem,args,fast", [
+    ("test_exp_batched:Digits64", {"hidden": [8]}, True),  # batched products and loss rows
+    ("staircase", {"hidden": [8]}, True),  # its forward squeezes the model's output: a reshape
+    ("test_exp_batched:DigitsOwnModel", {}, True),  # the model under vmap, the loss rows batched
+    ("logistic_regression", {"batch_size": 16, "l2": 0.01}, False),  # a loss of its own: under vmap
+])  # fmt: skip
+def test_stacked_paths(problem, args, fast):
+    p = resolve(problem, args).build()
+    assert StackedProblem(p, p.model(0), next(p.batches(0))).fast == fast
 
 
 def test_diverged_rows_are_masked():

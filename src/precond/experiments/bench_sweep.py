@@ -41,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=5, help="seeds per lr (default 5)")
     parser.add_argument("--steps", type=int, default=1000, help="steps per run (default 1000)")
     parser.add_argument("--sample", type=int, default=None, help="configurations timed one by one (default 20, 5 for networks)")
+    parser.add_argument("--eval-every", type=int, default=None, help="steps between evaluations (default: only at the start and the end)")
 
 
 def _configs(args: argparse.Namespace, n: int, problem_args: dict[str, Any]):
@@ -50,7 +51,7 @@ def _configs(args: argparse.Namespace, n: int, problem_args: dict[str, Any]):
     lrs = [float(f"{10 ** (-4 + 3 * i / max(n_lr - 1, 1)):.12g}") for i in range(n_lr)]
     return [
         RunConfig(experiment="bench", problem=args.problem, problem_args=problem_args, optimizer=args.optimizer,
-                  label=args.optimizer, hyperparameters={"lr": lr}, seed=s, steps=args.steps, eval_every=args.steps,
+                  label=args.optimizer, hyperparameters={"lr": lr}, seed=s, steps=args.steps, eval_every=args.eval_every or args.steps,
                   divergence_bound=1e10, trajectory=False)  # fmt: skip
         for lr in lrs for s in range(args.seeds)
     ][:n]
@@ -133,7 +134,8 @@ def main(args: argparse.Namespace) -> int:
 
     how = "stacked models" if net else "vectorized points"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
-    print(f"{args.optimizer} on {args.problem} {problem_args or ''}({how}), {args.steps} steps each, 1 thread; "
+    evals = f", evaluated every {args.eval_every}" if args.eval_every else ""
+    print(f"{args.optimizer} on {args.problem} {problem_args or ''}({how}), {args.steps} steps each{evals}, 1 thread; "
           f"load average {load:.2f} on {os.cpu_count()} CPUs")  # fmt: skip
     if net:
         from .batched_modules import stack_rows, step_flops

@@ -25,9 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .batched_modules import StackedRows
+from .batched_modules import Rows, StackedRows
 from .run_config import RunConfig, canonical_json
-from .runner import _metrics_of
 
 if TYPE_CHECKING:
     from precond.problems import ProblemHandle
@@ -86,7 +85,7 @@ def run_group(cfgs: list[RunConfig], problem: ProblemHandle | None = None) -> li
     handle = problem or c0.resolve_problem()
     problem = handle.build()
     if handle.vectorizable:
-        runs: FlatRows | StackedRows = FlatRows(problem, cfgs, DTYPES[c0.dtype])
+        runs: Rows = FlatRows(problem, cfgs, DTYPES[c0.dtype])
     elif handle.stackable:
         runs = StackedRows(problem, cfgs)
     else:
@@ -94,7 +93,6 @@ def run_group(cfgs: list[RunConfig], problem: ProblemHandle | None = None) -> li
     C = len(cfgs)
     X = runs.X0.clone().requires_grad_(True)  # (C, d)
     d = X.shape[1]
-    probe, probe_params = runs.probe, runs.probe_params
     cls = get_optimizer(c0.optimizer)
     default_lr = inspect.signature(cls.__init__).parameters["lr"].default
     lrs = [float(c.hyperparameters.get("lr", default_lr)) for c in cfgs]
@@ -108,13 +106,12 @@ def run_group(cfgs: list[RunConfig], problem: ProblemHandle | None = None) -> li
 
     def record(step: int, losses: torch.Tensor, with_frac: bool) -> None:
         fr = opt.adaptive_fraction()["rows"] if with_frac and hasattr(opt, "adaptive_fraction") else None
-        for i in torch.nonzero(active).flatten().tolist():
+        rows = torch.nonzero(active).flatten().tolist()
+        for i, metrics in zip(rows, runs.metrics(X, rows, c0.metrics)):
             h = histories[i]
             h["step"].append(step)
             h["train_loss"].append(float(losses[i]))
-            with torch.no_grad():
-                torch.nn.utils.vector_to_parameters(X[i].detach(), probe_params)
-            for k, v in _metrics_of(problem, probe, c0.metrics).items():
+            for k, v in metrics.items():
                 h.setdefault(k, []).append(v)
             if fr is not None:
                 h.setdefault("adaptive_fraction", []).append(float(fr[i]))
@@ -164,10 +161,9 @@ def run_group(cfgs: list[RunConfig], problem: ProblemHandle | None = None) -> li
     return out
 
 
-class FlatRows:
-    """The rows of a batch of runs of a vectorizable ``problem``: ``X0`` ``(C, d)`` the initial points,
-    ``probe``/``probe_params`` a model receiving one row for ``problem.evaluate``, ``loss(X, t)`` the
-    ``(C,)`` values ``problem.value(X, t)`` (the interface of :class:`.batched_modules.StackedRows`)."""
+class FlatRows(Rows):
+    """The rows of a batch of runs of a vectorizable ``problem`` (:class:`.batched_modules.Rows`):
+    ``X0`` the initial points, ``loss(X, t)`` the values ``problem.value(X, t)``."""
 
     mode = "vectorized"
 

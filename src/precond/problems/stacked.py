@@ -15,10 +15,10 @@ the model's parameters, each stacked to ``(C, *shape)``. The stacked forward
 
 :func:`loss_rows` is ``loss_from_outputs`` of each row (the curvature layer's definitions:
 ``mse = 1/2 mean_i |o_i - y_i|^2``, ``logistic = mean softplus``-BCE, ``cross_entropy = mean -log
-softmax``), one value per run. :func:`row_loss` puts them together for a problem: the stacked
-forward and :func:`loss_rows` when the problem's ``forward`` is ``model(batch.inputs)`` up to
-a reshape with ``batch.targets`` and its ``loss`` is the base class's (checked on the first
-batch), else the problem's own ``loss`` under ``vmap``.
+softmax``), one value per run. :class:`StackedProblem` puts them together for a problem: the
+stacked forward and :func:`loss_rows` when the problem's ``forward`` is ``model(batch.inputs)``
+up to a reshape with ``batch.targets`` and its ``loss`` is the base class's (checked on the
+first batch), else the problem's own ``loss`` under ``vmap``.
 
 Which problems can be stacked is their ``stackable`` (:class:`~.base.Problem`);
 :func:`check_stateless` refuses models whose result depends on more than their parameters and
@@ -167,41 +167,42 @@ class _Loss(nn.Module):
         return self.problem.loss(self.model, Batch(inputs, targets, t))
 
 
-def _forward_is_model(problem: Problem, model: nn.Module, batch: Batch) -> torch.Size | None:
-    """The output shape of one row when ``problem.forward(model, batch)`` is ``model(batch.inputs)``
-    reshaped and ``batch.targets`` (checked exactly on ``batch``), else None."""
+def _forward_is_model(problem: Problem, model: nn.Module, batch: Batch) -> bool:
+    """Whether ``problem.forward(model, batch)`` is ``model(batch.inputs)`` reshaped, and ``batch.targets``
+    (checked exactly on ``batch``)."""
     with torch.no_grad():
         out, targets = problem.forward(model, batch)
         raw = model(batch.inputs)
-    if targets is not batch.targets or out.numel() != raw.numel() or not torch.equal(out, raw.reshape(out.shape)):
-        return None
-    return out.shape
+    return targets is batch.targets and out.numel() == raw.numel() and torch.equal(out, raw.reshape(out.shape))
 
 
-def row_loss(problem: Problem, model: nn.Module, batch: Batch) -> Callable[[Params, Batch, bool], torch.Tensor]:
-    """``f(P, rows, shared) -> (C,)``: the training loss of every row of ``P`` on its batch, row ``i``
-    on ``rows.inputs[i], rows.targets[i]`` (``shared``: every row on ``rows.inputs, rows.targets``).
-    ``batch`` is one run's first batch (to check the problem's ``forward``)."""
-    check_stateless(model, type(problem).__name__)
-    shape = None
-    if type(problem).loss is Problem.loss and problem.loss_type in LOSS_TYPES:
-        shape = _forward_is_model(problem, model, batch)
-    if shape is not None:
-        fwd = stacked_forward(model)
+class StackedProblem:
+    """A problem's training loss for ``C`` copies of ``model`` stacked as parameters ``P`` (name ->
+    ``(C, *shape)``, :class:`RowLayout`); ``batch`` is one run's first batch (to check the problem's
+    ``forward``).
 
-        def fast(P: Params, rows: Batch, shared: bool) -> torch.Tensor:
-            C = next(iter(P.values())).shape[0]
-            x, y = rows.inputs, rows.targets
-            if shared:
-                x, y = x.expand(C, *x.shape), y.expand(C, *y.shape)
-            return loss_rows(problem.loss_type, fwd(P, x).reshape(C, *shape), y)
+    ``loss(P, rows, shared)`` ``(C,)``: row ``i`` on ``rows.inputs[i], rows.targets[i]``
+    (``shared``: every row on ``rows.inputs, rows.targets``). When the problem's ``forward`` is
+    its model's output up to a reshape and its ``loss`` the base class's (``fast``):
+    :func:`stacked_forward` and :func:`loss_rows`; else its own ``loss`` under ``vmap``.
+    (Evaluation stays row by row: on whole data sets the stacked forward measured slower.)
+    """
 
-        return fast
-    own = _Loss(problem, model)
+    def __init__(self, problem: Problem, model: nn.Module, batch: Batch) -> None:
+        check_stateless(model, type(problem).__name__)
+        self.problem, self.model = problem, model
+        self.forward = stacked_forward(model)
+        self.fast = type(problem).loss is Problem.loss and problem.loss_type in LOSS_TYPES and _forward_is_model(problem, model, batch)
+        self.shape = problem.forward(model, batch)[0].shape if self.fast else None  # one row's training outputs
+        self._own = _Loss(problem, model)
 
-    def generic(P: Params, rows: Batch, shared: bool) -> torch.Tensor:
-        one = lambda Q, x, y: torch.func.functional_call(own, {f"model.{k}": v for k, v in Q.items()}, (x, y, rows.t))  # noqa: E731
-        dims = (0, None, None) if shared else (0, 0, 0)
-        return torch.func.vmap(one, in_dims=dims, randomness="error")(P, rows.inputs, rows.targets)
-
-    return generic
+    def loss(self, P: Params, rows: Batch, shared: bool) -> torch.Tensor:
+        C = next(iter(P.values())).shape[0]
+        if not self.fast:
+            one = lambda Q, x, y: torch.func.functional_call(self._own, {f"model.{k}": v for k, v in Q.items()}, (x, y, rows.t))  # noqa: E731
+            dims = (0, None, None) if shared else (0, 0, 0)
+            return torch.func.vmap(one, in_dims=dims, randomness="error")(P, rows.inputs, rows.targets)
+        x, y = rows.inputs, rows.targets
+        if shared:
+            x, y = x.expand(C, *x.shape), y.expand(C, *y.shape)
+        return loss_rows(self.problem.loss_type, self.forward(P, x).reshape(C, *self.shape), y)
