@@ -46,6 +46,7 @@ def numpy_gn(x0, grads, curvs, every, *, lr, power, momentum, beta2, damping, wd
     return xs
 
 
+@pytest.mark.filterwarnings("ignore:GaussNewtonDiag.*negative:RuntimeWarning")  # negative entries on purpose
 @pytest.mark.parametrize("power,momentum,beta2,wd", [(-1, 0.0, 0.0, 0.0), (-0.5, 0.9, 0.95, 0.01), (-1, 0.5, 0.9, 0.0)])
 def test_gauss_newton_matches_numpy(power, momentum, beta2, wd):
     rng = np.random.default_rng(0)
@@ -126,6 +127,7 @@ def test_sophia_defaults_and_registry():
     assert get_optimizer("sophia") is Sophia and get_optimizer("GaussNewtonDiag") is GaussNewtonDiag
 
 
+@pytest.mark.filterwarnings("ignore:GaussNewtonDiag.*negative:RuntimeWarning")  # negative entries on purpose
 def test_one_curvature_ema_for_both_optimizers():
     """h = b2 h + (1-b2) c, counted for GaussNewtonDiag only; low precision h computed in float32."""
     c = torch.tensor([2.0, -1.0, 0.3], dtype=torch.float64)
