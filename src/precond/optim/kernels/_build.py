@@ -14,7 +14,8 @@ waits at a first step; a first use that must build prints one line to stderr say
   unit (:func:`unity_source`, generated in the build directory: torch's headers are parsed once,
   about 20 s, instead of once per file, about 75 s of CPU); ninja's dependency file tracks
   every included file, so an edit to any of them rebuilds.
-* flags: ``-O3 -fno-math-errno -fopenmp`` (sqrt vectorises only without errno), plus
+* flags: ``-O3 -fno-math-errno -fno-trapping-math -fopenmp`` (sqrt vectorises only without errno,
+  and a select on a value that may come from a division by 0 only without trapping math), plus
   ``-mavx2 -mfma`` when torch reports the running CPU as AVX2- or AVX-512-capable; the build is
   for the machine that runs it, and the module name carries the ISA so a cache shared by
   other CPUs never loads a binary they cannot run.
@@ -82,7 +83,7 @@ def cache_dir() -> Path:
 def build_flags() -> tuple[str, list[str], list[str]]:
     """``(module name, compile flags, link flags)`` for this machine."""
     isa = _isa()
-    cflags = ["-O3", "-fno-math-errno", "-fopenmp", "-DNDEBUG"]
+    cflags = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fopenmp", "-DNDEBUG"]
     if isa == "avx2":
         cflags += ["-mavx2", "-mfma"]
     return f"precond_kernels_{isa}", cflags, ["-fopenmp"]
