@@ -27,7 +27,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PY) -m pip install -q --no-deps "backpack-for-pytorch==1.7.1" "curvlinops-for-pytorch==3.0.1"
 	# build the fused C++ kernels now (about 20 s, once per machine and torch), so that no first
 	# optimizer step of `make demo` or `make test` waits for the compiler
-	$(PY) -m precond.optim.kernels._build
+	$(PY) -c "from precond.optim.kernels import _build; _build.main()"
 	touch $@
 
 demo: install

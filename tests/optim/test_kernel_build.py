@@ -54,8 +54,8 @@ def test_first_build_prints_one_line(tmp_path, monkeypatch, capsys):
 
 
 def test_install_step_reports_ready():
-    """``make install`` runs this module; with the kernels cached it says where they are."""
-    out = subprocess.run([sys.executable, "-m", "precond.optim.kernels._build"], capture_output=True, text=True, timeout=600)
+    """``make install`` runs _build.main(); with the kernels cached it says where they are."""
+    out = subprocess.run([sys.executable, "-c", "from precond.optim.kernels import _build; _build.main()"], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("precond kernels: ready in ") or "unavailable" in out.stdout
 

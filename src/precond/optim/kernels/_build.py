@@ -3,7 +3,7 @@
 The extension is compiled by :func:`torch.utils.cpp_extension.load` the first time a fused
 step (or the fast non-finite check) needs it, into a cache directory, and loaded from there
 afterwards (a no-op ``ninja`` run, well under a second). ``make install`` builds them
-ahead (``python -m precond.optim.kernels._build``), so neither ``make demo`` nor ``make test``
+ahead (:func:`main`), so neither ``make demo`` nor ``make test``
 waits at a first step; a first use that must build prints one line to stderr saying so.
 
 * cache: ``$TORCH_EXTENSIONS_DIR/precond/<tag>`` if that variable is set, else
@@ -205,7 +205,12 @@ def status() -> dict[str, Any]:
     }
 
 
-if __name__ == "__main__":  # ``make install``: build ahead of the first step; never fails the install
+def main() -> None:
+    """``make install``: build ahead of the first step and say where; never fails the install."""
     ops = load()
     where = status()
     print(f"precond kernels: {'ready' if ops is not None else 'unavailable (' + str(where['error']) + ')'} in {where['cache_dir']}")
+
+
+if __name__ == "__main__":
+    main()
