@@ -15,6 +15,8 @@ MODULES = (
     "c05_reddi",
     "c06_adamw",
     "c07_wilson",
+    "c08_gradient_difference",
+    "c09_auto_switch",
 )
 
 
