@@ -17,6 +17,9 @@ MODULES = (
     "c07_wilson",
     "c08_gradient_difference",
     "c09_auto_switch",
+    "c10_delta_sensitivity",
+    "c11_generalization",
+    "c13_adam_gn_fullbatch",
 )
 
 
