@@ -189,7 +189,12 @@ class PrecondOptimizer(Optimizer):
 
     @property
     def skipped_steps(self) -> int:
-        """Steps skipped under ``nan_policy="skip"`` so far."""
+        """Steps skipped under ``nan_policy="skip"`` so far (on the Triton path, waits for the
+        device's pending checks)."""
+        if self.__dict__.get("_triton_pending"):
+            from .kernels import triton
+
+            triton.report(self, wait=True)
         return self._skipped_steps
 
     def __getstate__(self) -> dict[str, Any]:
@@ -312,8 +317,31 @@ class PrecondOptimizer(Optimizer):
     # ---- the step ----------------------------------------------------------------------
     def _group_step(self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor], impl: str) -> None:
         """One step of :attr:`rule` over ``group``'s params with a gradient, by path ``impl``."""
+        originals = params
         params, grads, state = self._rule_inputs(group, params, grads)
+        if impl == "triton":  # CUDA's fused path: GradScaler's scale and the skip flag act on the device
+            from .kernels import triton
+
+            return triton.optimizer_step(self, originals, params, grads, state, self._hyper(group))
         self.rule(params, grads, state, self._hyper(group), impl=impl)
+
+    def _triton_begin(self, work: list[tuple[dict[str, Any], list[torch.Tensor], list[torch.Tensor]]]) -> bool:
+        """Whether every group of this step takes the Triton path; then the step's skip flag
+        (GradScaler's ``found_inf`` or the non-finite check) is made on the device, no host sync
+        (:func:`precond.optim.kernels.triton.begin_step`)."""
+        if not all(resolve_impl(self, group, params) == "triton" for group, params, _ in work):
+            return False
+        from .kernels import triton
+
+        triton.begin_step(self, real_views([g for _, _, grads in work for g in grads]))
+        return True
+
+    @property
+    def _step_supports_amp_scaling(self) -> bool:
+        """GradScaler passes ``grad_scale``/``found_inf`` to :meth:`step` (unscaled and skipped on
+        the device, as torch's fused optimizers) when every group takes the Triton path."""
+        groups = [g for g in self.param_groups if g["params"]]
+        return bool(groups) and all(resolve_impl(self, g, list(g["params"])) == "triton" for g in groups)
 
     def _params_with_grad(self, group: dict[str, Any]) -> list[torch.Tensor]:
         params = []
@@ -348,7 +376,8 @@ class PrecondOptimizer(Optimizer):
         if not work:
             return loss
         policy = self.nan_policy
-        if policy != "propagate":
+        on_device = self._triton_begin(work)
+        if policy != "propagate" and not on_device:
             if not all_finite(real_views([g for _, _, grads in work for g in grads])):
                 if policy == "raise":
                     raise NonFiniteGradientError(
@@ -365,6 +394,10 @@ class PrecondOptimizer(Optimizer):
                 )
                 return loss
         self._apply(work)
+        if on_device:
+            from .kernels import triton
+
+            triton.end_step(self)
         return loss
 
     def _apply(self, work: list[tuple[dict[str, Any], list[torch.Tensor], list[torch.Tensor]]]) -> None:

@@ -14,6 +14,12 @@ does not handle, e.g. float16 or CUDA, take the loop/``foreach`` path silently);
 * otherwise: ``loop`` (on CPU, ``foreach`` is slower than the loop).
 
 ``PRECOND_DEFAULT_IMPL=loop|foreach|fused`` overrides the default choice (not an explicit one).
+
+On CUDA, ``fused=True`` runs the Triton kernels (``"triton"``, :mod:`precond.optim.kernels.triton`)
+when ``triton`` imports and the rule has one; the default stays ``foreach`` until a GPU
+benchmark shows the kernels faster (docs/fast_steps.md, "GPU path").
+``PRECOND_TRITON_ON_CPU=1`` with ``TRITON_INTERPRET=1`` (the tests' switch) routes
+``fused=True`` on CPU tensors to the Triton kernels under Triton's interpreter.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import torch
 
 IMPLS = ("loop", "foreach", "fused")
 DEFAULT_ENV = "PRECOND_DEFAULT_IMPL"
+TRITON_CPU_ENV = "PRECOND_TRITON_ON_CPU"
 FUSED_DTYPES = (torch.float32, torch.float64, torch.bfloat16)
 
 
@@ -33,12 +40,30 @@ def resolve_impl(optimizer: Any, group: dict[str, Any], params: list[torch.Tenso
     and both ``None`` -> the fastest path known to work for these tensors."""
     fused, foreach = group.get("fused"), group.get("foreach")
     if fused:
-        return "fused"
+        return "triton" if triton_path(optimizer, params) else "fused"
     if foreach:
         return "foreach"
     if fused is None and foreach is None:
         return default_impl(optimizer, params)
     return "loop"
+
+
+def triton_path(optimizer: Any, params: list[torch.Tensor]) -> bool:
+    """Whether ``fused=True`` runs the Triton kernels: every param on one CUDA device (or on the
+    CPU under the tests' switch, see the module docstring), a rule with a Triton kernel, and
+    ``triton`` importable."""
+    rule = getattr(optimizer, "rule", None)
+    if rule is None or not params or any(p.device != params[0].device for p in params):
+        return False
+    kind = params[0].device.type
+    if kind == "cpu":
+        if os.environ.get(TRITON_CPU_ENV) != "1" or os.environ.get("TRITON_INTERPRET") != "1":
+            return False
+    elif kind != "cuda":
+        return False
+    from .kernels import triton_rules
+
+    return rule.name in triton_rules()
 
 
 def default_impl(optimizer: Any, params: list[torch.Tensor]) -> str:

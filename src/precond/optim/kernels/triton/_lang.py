@@ -1,0 +1,122 @@
+"""Triton helpers shared by every rule's kernel (:mod:`precond.optim.kernels.triton`).
+
+A launch covers one dtype bucket of a param group: program ``pid`` takes chunk ``pid`` of the
+launch plan (:mod:`._plan`): tensor ``t = chunk_tensor[pid]``, elements
+``[chunk_start[pid], chunk_start[pid] + CHUNK)`` of it, in ``CHUNK // BLOCK`` blocks. The
+tensors' addresses are an int64 table ``ptrs[column, tensor]`` (column 0 the params, 1 the
+gradients, then the rule's state lists in :attr:`Rule.state` order, the step counters last),
+cast to typed pointers in the kernel (``tl.pointer_type``): one launch for any number of
+tensors. Everything here is plain ``triton.language`` (no libdevice, no inline assembly), so
+Triton's interpreter (``TRITON_INTERPRET=1``) runs it on CPU tensors.
+"""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+#: weight-decay modes of the pre-step as kernel constants (precond.optim.functional._rule.WEIGHT_DECAY_MODES)
+WD_CODES = {"none": 0, "l2": 1, "decoupled": 2, "fixed": 3}
+
+
+@triton.jit
+def tensor_ptr(ptrs, column, n_tensors, t, DT: tl.constexpr):
+    """The typed pointer to tensor ``t`` of list ``column``."""
+    return tl.load(ptrs + column * n_tensors + t).to(tl.pointer_type(DT))
+
+
+@triton.jit
+def step_of(ptrs, column, n_tensors, t):
+    """Tensor ``t``'s step counter (a float32 scalar, already incremented), in double."""
+    return tl.load(tensor_ptr(ptrs, column, n_tensors, t, tl.float32)).to(tl.float64)
+
+
+@triton.jit
+def power(base, t):
+    r""":math:`\text{base}^t` in double for ``t >= 0`` (``0^0 = 1``), as ``exp2(t log2 base)``:
+    the interpreter has no ``pow``; relative error a few ulps times :math:`|t \log_2 \text{base}|`."""
+    return tl.where(t == 0.0, 1.0, tl.exp2(t * tl.log2(base)))
+
+
+@triton.jit
+def sqrt(x):
+    """Correctly rounded square root (``tl.sqrt`` is approximate in float32 on GPUs)."""
+    if x.dtype == tl.float64:
+        return tl.sqrt(x)
+    else:
+        return tl.sqrt_rn(x)
+
+
+@triton.jit
+def div(a, b):
+    """Correctly rounded division (float32 ``/`` is approximate on GPUs)."""
+    if a.dtype == tl.float64:
+        return a / b
+    else:
+        return tl.div_rn(a, b)
+
+
+@triton.jit
+def chunk_of(chunk_tensor, chunk_start):
+    """This program's (tensor index, first element)."""
+    pid = tl.program_id(0)
+    return tl.load(chunk_tensor + pid), tl.load(chunk_start + pid)
+
+
+@triton.jit
+def live(n, skip_ptr, HAS_SKIP: tl.constexpr):
+    """The number of elements to update: ``n``, or 0 when the step is skipped on the device
+    (GradScaler's found_inf, or the non-finite check). (A mask would read better, but the
+    interpreter cannot ``&`` a scalar boolean with a block.)"""
+    if HAS_SKIP:
+        return tl.where(tl.load(skip_ptr) == 0.0, n, 0)
+    else:
+        return n
+
+
+@triton.jit
+def load(ptr, offs, mask, CT: tl.constexpr):
+    return tl.load(ptr + offs, mask=mask, other=0.0).to(CT)
+
+
+@triton.jit
+def store(ptr, offs, x, mask):
+    tl.store(ptr + offs, x.to(ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def pre_step(p_ptr, g_ptr, offs, mask, factor, scale_ptr, CT: tl.constexpr, HAS_SCALE: tl.constexpr,
+             WD: tl.constexpr, MAXIMIZE: tl.constexpr):  # fmt: skip
+    """One block of ``p`` and ``g`` after the pre-step: unscaled (GradScaler's ``grad_scale``),
+    ``-g`` under maximize, then L2 ``g += factor p`` or decay ``p *= factor``. Returns ``(p, g)``."""
+    p = load(p_ptr, offs, mask, CT)
+    g = load(g_ptr, offs, mask, CT)
+    if HAS_SCALE:
+        g = div(g, tl.load(scale_ptr).to(g.dtype))
+    if MAXIMIZE:
+        g = -g
+    if WD == 1:
+        g = g + factor * p
+    if WD == 2 or WD == 3:
+        p = p * factor
+    return p, g
+
+
+@triton.jit
+def lerp(a, b, w):
+    """torch.lerp's formula (exact at both ends), as ``csrc/common.h``."""
+    return tl.where(w < 0.5, a + w * (b - a), b - (b - a) * (1.0 - w))
+
+
+@triton.jit
+def sqrt_eps(x, eps, INSIDE: tl.constexpr):
+    """``sqrt(x) + eps``, or ``sqrt(x + eps)`` (``INSIDE``)."""
+    if INSIDE:
+        return sqrt(x + eps)
+    else:
+        return sqrt(x) + eps
+
+
+@triton.jit
+def sign(x):
+    return tl.where(x > 0, 1.0, tl.where(x < 0, -1.0, 0.0)).to(x.dtype)

@@ -1,0 +1,111 @@
+r"""AdaGrad-Norm in Triton (:func:`precond.optim.functional.adagrad_norm.adagrad_norm`): two
+launches per param group of a scope, the accumulator on the device.
+
+.. math::
+
+    u = \pm g + \lambda\theta,\qquad b_t^2 = b_{t-1}^2 + \sum_{\text{scope}} \|u\|^2,\qquad
+    \theta \mathrel{-}= \frac{\gamma}{b_t + \epsilon}\, u
+
+Pass 1 (:func:`sumsq_kernel`) writes one float64 partial sum of :math:`u^2` per chunk; their
+sum (``torch.sum`` in double on the device, a fixed order for a fixed plan) is added to
+:math:`b^2`. Pass 2 (:func:`apply_kernel`) reads :math:`b^2` from the device and the group's
+``(lr, eps)``, and applies the step: g read twice, p read and written (p read in pass 1 too
+under weight decay), as the C++ kernel. No host sync when the accumulator is on the params'
+device (a CPU accumulator, the optimizer's default, is copied there and back: one sync).
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from ...functional.adagrad_norm import Scope, adagrad_norm_coefficients
+from . import _lang as L
+from . import _plan
+from ._config import CONFIG, TL_DTYPES
+from ._driver import hyper_row
+
+
+@triton.jit
+def sumsq_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, out, DT: tl.constexpr, WD: tl.constexpr,
+                 BLOCK: tl.constexpr, CHUNK: tl.constexpr):  # fmt: skip
+    t, start = L.chunk_of(chunk_tensor, chunk_start)
+    n = tl.load(numels + t)
+    p_ptr = L.tensor_ptr(ptrs, 0, n_tensors, t, DT)
+    g_ptr = L.tensor_ptr(ptrs, 1, n_tensors, t, DT)
+    factor = tl.load(hyper)
+    acc = tl.zeros((BLOCK,), dtype=tl.float64)
+    for i in range(0, CHUNK, BLOCK):
+        offs = start + i + tl.arange(0, BLOCK)
+        mask = offs < n
+        p, g = L.pre_step(p_ptr, g_ptr, offs, mask, factor, hyper, tl.float64, False, WD, False)  # the sign: squared
+        acc += g * g
+    tl.store(out + tl.program_id(0), tl.sum(acc, axis=0))
+
+
+@triton.jit
+def apply_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, acc_ptr, DT: tl.constexpr,
+                 CT: tl.constexpr, WD: tl.constexpr, MAXIMIZE: tl.constexpr, BLOCK: tl.constexpr,
+                 CHUNK: tl.constexpr):  # fmt: skip
+    t, start = L.chunk_of(chunk_tensor, chunk_start)
+    n = tl.load(numels + t)
+    p_ptr = L.tensor_ptr(ptrs, 0, n_tensors, t, DT)
+    g_ptr = L.tensor_ptr(ptrs, 1, n_tensors, t, DT)
+    scale = (-tl.load(hyper + 1) / (tl.sqrt(tl.load(acc_ptr)) + tl.load(hyper + 2))).to(CT)  # -lr / (b_t + eps)
+    factor = tl.load(hyper).to(CT)
+    for i in range(0, CHUNK, BLOCK):
+        offs = start + i + tl.arange(0, BLOCK)
+        mask = offs < n
+        p, g = L.pre_step(p_ptr, g_ptr, offs, mask, factor, hyper, CT, False, WD, MAXIMIZE)
+        L.store(p_ptr, offs, p + scale * g, mask)
+
+
+def _buckets(params: list[torch.Tensor]) -> dict[torch.dtype, list[int]]:
+    out: dict[torch.dtype, list[int]] = {}
+    for i, p in enumerate(params):
+        out.setdefault(p.dtype, []).append(i)
+    return out
+
+
+def adagrad_norm_step(groups: Scope, accumulator: torch.Tensor, state_steps: list[torch.Tensor]) -> None:
+    """One AdaGrad-Norm step over a scope (the signature of the other paths). Every tensor on
+    one device, of a kernel dtype, contiguous, its gradient of its dtype; L2 weight decay only
+    (AdaGrad-Norm's); else ``ValueError``."""
+    params = [p for ps, _, _ in groups for p in ps]
+    if not params:
+        return
+    device = params[0].device
+    for ps, gs, h in groups:
+        for p, g in zip(ps, gs):
+            if p.device != device or p.dtype not in TL_DTYPES or g.dtype != p.dtype or not (p.is_contiguous() and g.is_contiguous()):
+                raise ValueError("adagrad_norm_step (Triton): every tensor on one device, float32/float64/bfloat16, "
+                                 "contiguous, with a gradient of its dtype; use the loop for others")  # fmt: skip
+    acc = accumulator if accumulator.device == device else accumulator.to(device)
+    plans = []
+    sums = []
+    for ps, gs, h in groups:
+        pre = h.pre_step()
+        c = adagrad_norm_coefficients(h)
+        row = hyper_row([float(pre.factor), c.lr, c.eps], device)
+        for dtype, idx in _buckets(ps).items():
+            plan = _plan.plan([[ps[i] for i in idx], [gs[i] for i in idx]], CONFIG.chunk, device)
+            if plan.n_chunks == 0:
+                continue
+            part = torch.empty(plan.n_chunks, dtype=torch.float64, device=device)
+            sumsq_kernel[(plan.n_chunks,)](plan.ptrs, plan.n_tensors, plan.numels, plan.chunk_tensor, plan.chunk_start, row,
+                                           part, DT=TL_DTYPES[dtype], WD=L.WD_CODES[pre.weight_decay],
+                                           BLOCK=CONFIG.block, CHUNK=CONFIG.chunk)  # fmt: skip
+            sums.append(part.sum())
+            plans.append((plan, row, dtype, pre))
+    if sums:
+        acc += torch.stack(sums).sum()
+    for plan, row, dtype, pre in plans:
+        ct = torch.float64 if dtype == torch.float64 else torch.float32
+        apply_kernel[(plan.n_chunks,)](plan.ptrs, plan.n_tensors, plan.numels, plan.chunk_tensor, plan.chunk_start, row,
+                                       acc, DT=TL_DTYPES[dtype], CT=TL_DTYPES[ct], WD=L.WD_CODES[pre.weight_decay],
+                                       MAXIMIZE=bool(pre.maximize), BLOCK=CONFIG.block, CHUNK=CONFIG.chunk)  # fmt: skip
+    if acc is not accumulator:
+        accumulator.copy_(acc)
+    if state_steps:
+        torch._foreach_add_(state_steps, 1.0)
