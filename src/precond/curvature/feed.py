@@ -16,6 +16,12 @@ optimizer's settings)::
         opt.zero_grad(); F.cross_entropy(model(x), y).backward(); opt.step()
 
 The estimate is computed with ``torch.autograd.grad`` and never touches ``p.grad``.
+
+**Distributed training** (DDP, FSDP2): the seam is ``reduction=`` (a :class:`Reduction`): it
+names the module the estimate is computed on (:meth:`Reduction.source`: the model itself, or
+a full-parameter replica of a sharded one) and turns this rank's estimate into the one every
+rank feeds (:meth:`Reduction.reduce`: the mean over ranks). :mod:`precond.curvature.distributed`
+has the two that DDP and FSDP2 need.
 """
 
 from __future__ import annotations
@@ -30,6 +36,21 @@ from .estimators import OUTPUT_SPACE_ESTIMATORS, estimate_diagonal
 from .losses import check_loss_type
 from .params import trainable
 from .schedule import CurvatureSchedule
+
+
+class Reduction:
+    """The distributed seam of :class:`CurvatureFeeder` (this base: one process, nothing to do).
+
+    :meth:`source` gives the module to estimate on, whose trainable parameters correspond one
+    to one, in order, to the feeder's model's (the model itself by default); :meth:`reduce`
+    maps this rank's estimates (that order) to the ones fed, the same on every rank.
+    """
+
+    def source(self, model: nn.Module) -> nn.Module:
+        return model
+
+    def reduce(self, diag: list[torch.Tensor]) -> list[torch.Tensor]:
+        return diag
 
 
 class CurvatureFeeder:
@@ -50,6 +71,7 @@ class CurvatureFeeder:
             :class:`precond.optim.GaussNewtonDiag` needs). The official Sophia loop refreshes
             after steps k-1, 2k-1, ... (its first k steps see ``h = 0``): ``first=k``.
         generator: random generator for GNB labels / Hutchinson probes (reproducibility).
+        reduction: the distributed seam (:class:`Reduction`; default: one process).
 
     :meth:`maybe_update` is called once per training step *before* ``optimizer.step()``;
     it refreshes the curvature on calls ``first, first+k, first+2k, ...``. ``estimator``,
@@ -68,6 +90,7 @@ class CurvatureFeeder:
         n_samples: int | None = None,
         generator: torch.Generator | None = None,
         first: int | None = None,
+        reduction: Reduction | None = None,
     ) -> None:
         if not callable(getattr(optimizer, "update_curvature", None)) or getattr(optimizer, "needs_curvature", True) is False:
             raise TypeError(f"{type(optimizer).__name__} has no update_curvature(diag): it does not take curvature")
@@ -85,6 +108,7 @@ class CurvatureFeeder:
         if self.estimator in OUTPUT_SPACE_ESTIMATORS and self.loss_type is None:
             raise ValueError(f"estimator {self.estimator!r} needs loss_type ('mse', 'logistic' or 'cross_entropy')")
         self.generator = generator
+        self.reduction = Reduction() if reduction is None else reduction
         if isinstance(optimizer, RotatedOptimizer):
             optimizer.basis_in(model)  # its parameters must be the model's: fail here, not at the first refresh
         self.calls = 0
@@ -100,9 +124,10 @@ class CurvatureFeeder:
         for a :class:`RotatedOptimizer`, ``[diag(U^T C U)]`` (one flat tensor)."""
         rotated = isinstance(self.optimizer, RotatedOptimizer)
         diag = estimate_diagonal(
-            self.model, self.estimator, loss_fn=loss_fn, outputs_fn=outputs_fn, loss_type=self.loss_type,
+            self.reduction.source(self.model), self.estimator, loss_fn=loss_fn, outputs_fn=outputs_fn, loss_type=self.loss_type,
             n_samples=self.n_samples, generator=self.generator, basis=self.optimizer.basis_in(self.model) if rotated else None,
         )  # fmt: skip
+        diag = self.reduction.reduce(diag)
         if rotated:
             return diag
         by_param = {id(p): d for (_, p), d in zip(trainable(self.model), diag)}

@@ -30,6 +30,7 @@ from torch.optim import Optimizer
 
 from . import _checks
 from ._dispatch import resolve_impl
+from .distributed import local_list
 from ._finite import all_finite
 from .functional._rule import Hyper, Rule
 
@@ -311,8 +312,10 @@ class PrecondOptimizer(Optimizer):
         self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
     ) -> tuple[list[torch.Tensor], list[torch.Tensor], dict[str, list[Any]]]:
         """What the functional rule takes for ``params``: the params and grads (complex ones as
-        real views) and :meth:`_group_state`."""
-        return real_views(params), real_views(grads), self._group_state(group, params)
+        real views) and :meth:`_group_state`; of a ``DTensor`` (FSDP2), its local shard
+        (elementwise rules are shard-local, :mod:`precond.optim.distributed`)."""
+        state = {k: local_list(v) for k, v in self._group_state(group, params).items()}
+        return real_views(local_list(params)), real_views(local_list(grads)), state
 
     # ---- the step ----------------------------------------------------------------------
     def _group_step(self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor], impl: str) -> None:

@@ -4,11 +4,17 @@ On CPU the check is one read-only pass over the gradients by the C++ kernels' ``
 (an OpenMP reduction over the exponent bits, stopping at the first bad block), built with
 the fused kernels (:mod:`precond.optim.kernels._build`). Elsewhere, or when the kernels are
 unavailable, it is ``isfinite(t).all()`` per tensor with one host sync per device.
+
+``DTensor`` s (FSDP2's sharded gradients) are checked on their local shards, and the answer is
+agreed over their meshes (:func:`precond.optim.distributed.agree_any`): every rank sees a
+non-finite entry of any shard, so under ``nan_policy="skip"`` all ranks skip the same step.
 """
 
 from __future__ import annotations
 
 import torch
+
+from .distributed import agree_any, any_dtensor, local_list
 
 
 def _kernel_ops():
@@ -18,7 +24,14 @@ def _kernel_ops():
 
 
 def all_finite(tensors: list[torch.Tensor]) -> bool:
-    """True when every element of every tensor is finite (one host sync per device)."""
+    """True when every element of every tensor is finite (one host sync per device; with
+    ``DTensor`` s, of every shard on every rank of their meshes: one ``all_reduce`` per mesh)."""
+    if any_dtensor(tensors):
+        return not agree_any(not _local_all_finite(local_list(tensors)), tensors)
+    return _local_all_finite(tensors)
+
+
+def _local_all_finite(tensors: list[torch.Tensor]) -> bool:
     if not tensors:
         return True
     by_device: dict[torch.device, list[torch.Tensor]] = {}

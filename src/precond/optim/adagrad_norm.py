@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
 
 from ._base import PrecondOptimizer, real_views
 from ._dispatch import resolve_impl
+from .distributed import any_dtensor, local_list, shard_sum
 from .functional.adagrad_norm import AdaGradNormHyper, adagrad_norm
 
 
@@ -29,6 +31,11 @@ class AdaGradNorm(PrecondOptimizer):
     the norm reduced in double). Under ``scope="global"`` one step covers every group, so the
     groups must resolve to the same path (different explicit ``foreach``/``fused`` per group
     raise ``ValueError``).
+
+    Under FSDP2 (``DTensor`` parameters) ``||g||^2`` is the sum over every shard on every
+    rank (:func:`precond.optim.distributed.shard_sum`, one ``all_reduce`` per step and scope),
+    so every rank keeps the same accumulator and takes the step of the whole parameter; the
+    fused kernel, which sums and steps in one pass, gives way to the loop (``foreach`` off the CPU).
     """
 
     Hyper = AdaGradNormHyper
@@ -77,8 +84,10 @@ class AdaGradNorm(PrecondOptimizer):
                 if "step" not in state:
                     state["step"] = torch.tensor(0.0, dtype=torch.float32)
                 steps.append(state["step"])
-        scopes = [(real_views(params), real_views(grads), self._hyper(g)) for g, params, grads in work]
-        adagrad_norm(scopes, acc, steps, impl=impl)
+        scopes = [(real_views(local_list(params)), real_views(local_list(grads)), self._hyper(g)) for g, params, grads in work]
+        every = [p for _, params, _ in work for p in params]
+        reduce = partial(shard_sum, every) if any_dtensor(every) else None  # FSDP2: ||g||^2 over all shards
+        adagrad_norm(scopes, acc, steps, impl=impl, reduce=reduce)
         for group in groups:  # every param of the scope carries the new value
             for p in group["params"]:
                 if p.grad is not None or "sum" in self.state[p]:

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from ._base import ROW_LR, PrecondOptimizer
+from .distributed import fraction_summary, local
 from .functional.agd import agd, agd_adaptive_mask
 
 
@@ -64,26 +65,23 @@ class AGD(PrecondOptimizer):
         :meth:`batched` also gives ``"rows"``: one fraction per row of its stacked parameter
         (``None`` before the first step).
         """
-        groups, per_param, hits_all, total_all, rows = [], [], 0, 0, None
+        counts, rows = [], None
         for group in self.param_groups:
-            fracs, hits, total = [], 0, 0
+            entries = []
             key = "max_exp_avg_sq" if group["amsgrad"] else "exp_avg_sq"
             for p in group["params"]:
                 state = self.state.get(p)
                 if not state or key not in state:
-                    fracs.append(None)
+                    entries.append(None)
                     continue
-                b = torch.view_as_real(state[key]) if state[key].is_complex() else state[key]
+                b = local(state[key])  # a DTensor's shard: the counts are summed over shards below
+                b = torch.view_as_real(b) if b.is_complex() else b
                 mask = agd_adaptive_mask(b, int(state["step"]), beta2=group["betas"][1], delta=group["delta"])
                 if ROW_LR in group:
                     rows = mask.double().reshape(mask.shape[0], -1).mean(1).tolist()
-                n = int(mask.sum())
-                hits, total = hits + n, total + mask.numel()
-                fracs.append(n / max(mask.numel(), 1))
-            groups.append(hits / total if total else None)
-            per_param.append(fracs)
-            hits_all, total_all = hits_all + hits, total_all + total
-        out = {"overall": hits_all / total_all if total_all else None, "groups": groups, "params": per_param}
+                entries.append((state[key], int(mask.sum()), mask.numel()))
+            counts.append(entries)
+        out = fraction_summary(counts)  # global under FSDP2 (precond.optim.distributed)
         if self.param_groups and ROW_LR in self.param_groups[0]:
             out["rows"] = rows
         return out

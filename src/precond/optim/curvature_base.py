@@ -19,6 +19,7 @@ import torch
 
 from ._base import NonFiniteGradientError, PrecondOptimizer
 from ._finite import all_finite
+from .distributed import like, local_list
 from .functional.curvature_ema import update_curvature_ema
 
 
@@ -90,8 +91,8 @@ class CurvatureOptimizer(PrecondOptimizer):
     def _apply_curvature(self, group: dict[str, Any], params: list[torch.Tensor], estimates: list[torch.Tensor]) -> None:
         """Fold the (checked, finite) ``estimates`` of ``params`` of one group into the EMA."""
         count = self._curvature_count_key
-        update_curvature_ema(
-            [self.state[p][self._curvature_key] for p in params], estimates, beta2=self._curvature_beta2(group),
+        update_curvature_ema(  # on the local shards of DTensors: the EMA is elementwise
+            local_list([self.state[p][self._curvature_key] for p in params]), local_list(estimates), beta2=self._curvature_beta2(group),
             counts=None if count is None else [self.state[p][count] for p in params],
         )  # fmt: skip
 
@@ -101,6 +102,11 @@ class CurvatureOptimizer(PrecondOptimizer):
 
         Raises ``ValueError`` on a wrong count or shape; a non-finite estimate follows the
         optimizer's ``nan_policy`` (``"raise"``: error, ``"skip"``: ignored with a warning).
+
+        Under FSDP2 (``DTensor`` parameters) an estimate is either a DTensor of the parameter's
+        layout or the full tensor of its global shape, the same on every rank (what
+        :class:`precond.curvature.CurvatureFeeder` hands over after its reduction): each rank
+        keeps its own shard of it (:func:`precond.optim.distributed.like`).
         """
         all_params = [p for g in self.param_groups for p in g["params"]]
         diag = list(diag)
@@ -132,7 +138,7 @@ class CurvatureOptimizer(PrecondOptimizer):
                 if len(state) == 0:
                     self._init_state(group, p, state)
                 params.append(p)
-                ests.append(c.detach().to(device=p.device))
+                ests.append(like(c.detach().to(device=p.device), p))  # a full estimate of a DTensor param: this rank's shard
             if params:
                 self._apply_curvature(group, params, ests)
 

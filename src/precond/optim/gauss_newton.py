@@ -3,13 +3,17 @@ the curvature it receives: :mod:`precond.optim.curvature_base`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from typing import Any
 
 import torch
 
 from .curvature_base import CurvatureOptimizer
+from .distributed import local_list
 from .functional.gauss_newton import gauss_newton_diag, nonpositive_curvature_counts
+
+_unchecked = dataclasses.replace(gauss_newton_diag, check=None)  # the rule without its before-curvature check
 
 
 class GaussNewtonDiag(CurvatureOptimizer):
@@ -49,7 +53,8 @@ class GaussNewtonDiag(CurvatureOptimizer):
             three paths (default: ``fused`` on CPU, see :mod:`precond.optim.kernels.gauss_newton`);
             :meth:`update_curvature` always runs the reference loop.
 
-    ``step()`` before any :meth:`update_curvature` raises ``RuntimeError``.
+    ``step()`` before any :meth:`update_curvature` raises ``RuntimeError``, except with
+    ``lr = 0`` (it moves nothing: the state-creating step of ``torch.distributed.checkpoint``).
     """
 
     rule = gauss_newton_diag
@@ -59,10 +64,19 @@ class GaussNewtonDiag(CurvatureOptimizer):
     def _curvature_beta2(self, group: dict[str, Any]) -> float:
         return group["beta2"]
 
+    def _group_step(self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor], impl: str) -> None:
+        """A step with ``lr = 0`` moves nothing, so it is taken before any curvature too (it
+        creates the state: what ``torch.distributed.checkpoint`` does to a fresh optimizer,
+        zero gradients and ``lr = 0``); any other step before curvature raises."""
+        if float(group["lr"]) != 0.0:
+            return super()._group_step(group, params, grads, impl)
+        params, grads, state = self._rule_inputs(group, params, grads)
+        _unchecked(params, grads, state, self._hyper(group), impl=impl)
+
     def _apply_curvature(self, group: dict[str, Any], params: list[torch.Tensor], estimates: list[torch.Tensor]) -> None:
         super()._apply_curvature(group, params, estimates)
         if not getattr(self, "_warned_nonpositive", False):  # one check per update until it has warned once
-            self._warn_nonpositive([self.state[p]["curvature"] for p in params], group["damping"])
+            self._warn_nonpositive(local_list([self.state[p]["curvature"] for p in params]), group["damping"])
 
     def _warn_nonpositive(self, curvatures: list[torch.Tensor], damping: float) -> None:
         """``RuntimeWarning`` (once per optimizer) when the non-positive-curvature rule applies."""

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from .curvature_base import CurvatureOptimizer
+from .distributed import fraction_summary, local
 from .functional.sophia import sophia, sophia_ratio
 
 
@@ -71,19 +72,16 @@ class Sophia(CurvatureOptimizer):
         costs nothing unless called. Returns ``{"overall": f, "groups": [f, ...],
         "params": [[f or None, ...], ...]}`` (``None`` where a parameter has no state).
         """
-        groups, per_param, hits_all, total_all = [], [], 0, 0
+        counts = []
         for group in self.param_groups:
-            fracs, hits, total = [], 0, 0
+            entries = []
             for p in group["params"]:
                 state = self.state.get(p)
                 if not state or float(state["step"]) < 1:
-                    fracs.append(None)
+                    entries.append(None)
                     continue
-                r = sophia_ratio(_work(state["exp_avg"]), _work(state["hessian"]), rho_bs=group["rho"] * group["bs"], eps=group["eps"])
-                n = int((r < 1.0).sum())
-                hits, total = hits + n, total + r.numel()
-                fracs.append(n / max(r.numel(), 1))
-            groups.append(hits / total if total else None)
-            per_param.append(fracs)
-            hits_all, total_all = hits_all + hits, total_all + total
-        return {"overall": hits_all / total_all if total_all else None, "groups": groups, "params": per_param}
+                m, h = local(state["exp_avg"]), local(state["hessian"])  # DTensor shards: summed over shards below
+                r = sophia_ratio(_work(m), _work(h), rho_bs=group["rho"] * group["bs"], eps=group["eps"])
+                entries.append((state["exp_avg"], int((r < 1.0).sum()), r.numel()))
+            counts.append(entries)
+        return fraction_summary(counts)  # global under FSDP2 (precond.optim.distributed)

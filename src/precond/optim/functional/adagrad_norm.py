@@ -17,7 +17,7 @@ from them once :math:`b_t` is known); loop :func:`adagrad_norm`, foreach and fus
 from __future__ import annotations
 
 from dataclasses import KW_ONLY, dataclass
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple
 
 import torch
 
@@ -67,29 +67,48 @@ def adagrad_norm_scale(b: float, c: AdaGradNormCoefficients) -> float:
 Scope = list[tuple[list[torch.Tensor], list[torch.Tensor], AdaGradNormHyper]]
 
 
-def adagrad_norm(groups: Scope, accumulator: torch.Tensor, state_steps: list[torch.Tensor], *, impl: str = "loop") -> None:
+#: ``reduce(squares) -> total``: the squared norms of a scope's tensors (one 0-dim double each,
+#: in the scope's order) to their sum over every shard on every rank (FSDP2:
+#: :func:`precond.optim.distributed.shard_sum`); ``None``: the plain sum
+Reduce = Callable[[list[torch.Tensor]], torch.Tensor]
+
+
+def squared_norm(squares: list[torch.Tensor], reduce: Reduce | None, device: torch.device) -> torch.Tensor:
+    r""":math:`\|g_t\|^2` of a scope from its tensors' squared norms (0-dim double)."""
+    if reduce is not None:
+        return reduce(squares).to(device=device, dtype=torch.float64)
+    sq = torch.zeros((), dtype=torch.float64, device=device)
+    for s in squares:
+        sq += s.to(sq.device)
+    return sq
+
+
+def adagrad_norm(groups: Scope, accumulator: torch.Tensor, state_steps: list[torch.Tensor], *, impl: str = "loop",
+                 reduce: Reduce | None = None) -> None:  # fmt: skip
     r"""One step over the ``(params, grads, hyper)`` of each param group of one scope.
 
     ``accumulator`` is the scope's 0-dim float64 :math:`b^2`, updated in place; pass all
     groups at once for a global accumulator, one group at a time for per-group ones.
     ``impl="foreach"``/``"fused"`` run :mod:`precond.optim.kernels.adagrad_norm`: the same
     sum of squares in double (in another order, so equal to rounding) and the same step size
-    :math:`-\gamma/(b_t + \epsilon)` in double.
+    :math:`-\gamma/(b_t + \epsilon)` in double. ``reduce`` (loop and foreach; see
+    :data:`Reduce`) sums the squares over the shards of sharded tensors.
     """
     if impl != "loop":
-        return fast_impl("adagrad_norm", impl)(groups, accumulator, state_steps)
+        extra = {} if reduce is None else {"reduce": reduce}
+        return fast_impl("adagrad_norm", impl)(groups, accumulator, state_steps, **extra)
     step_all(state_steps)
     effective = []
-    sq = torch.zeros((), dtype=torch.float64, device=accumulator.device)
+    squares = []
     for params, grads, h in groups:
         pre = h.pre_step()
         gs = []
         for p, g in zip(params, grads):
             g = apply_pre_step(p, g, pre)
-            sq += g.double().square().sum().to(sq.device)  # ||g_t||^2, in double
+            squares.append(g.double().square().sum())  # ||g||^2 of this tensor, in double
             gs.append(g)
         effective.append(gs)
-    accumulator += sq  # b_t^2 = b_{t-1}^2 + ||g_t||^2
+    accumulator += squared_norm(squares, reduce, accumulator.device)  # b_t^2 = b_{t-1}^2 + ||g_t||^2
     b = float(accumulator.sqrt())
     for (params, _, h), gs in zip(groups, effective):
         scale = adagrad_norm_scale(b, adagrad_norm_coefficients(h))

@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 
 from ..functional._common import register
-from ..functional.adagrad_norm import Scope, adagrad_norm, adagrad_norm_coefficients, adagrad_norm_scale
+from ..functional.adagrad_norm import Reduce, Scope, adagrad_norm, adagrad_norm_coefficients, adagrad_norm_scale
 from . import _build
 from ._host import fallback_impl, foreach_pre_step, increment_steps
 
@@ -39,7 +39,9 @@ def _fallback(groups: Scope, accumulator: torch.Tensor, state_steps: list[torch.
 
 
 @register("adagrad_norm", "fused")
-def adagrad_norm_fused(groups: Scope, accumulator: torch.Tensor, state_steps: list[torch.Tensor]) -> None:
+def adagrad_norm_fused(groups: Scope, accumulator: torch.Tensor, state_steps: list[torch.Tensor], reduce: Reduce | None = None) -> None:
+    if reduce is not None:  # the kernel sums the local norm and steps in one pass: no room for a reduction
+        return adagrad_norm(groups, accumulator, state_steps, impl=fallback_impl(_all_params(groups)), reduce=reduce)
     params = _all_params(groups)
     if not params:
         return adagrad_norm(groups, accumulator, state_steps, impl="loop")
@@ -64,11 +66,12 @@ def adagrad_norm_fused(groups: Scope, accumulator: torch.Tensor, state_steps: li
 
 
 @register("adagrad_norm", "foreach")
-def adagrad_norm_foreach(groups: Scope, accumulator: torch.Tensor, state_steps: list[torch.Tensor]) -> None:
+def adagrad_norm_foreach(groups: Scope, accumulator: torch.Tensor, state_steps: list[torch.Tensor], reduce: Reduce | None = None) -> None:
     if any(h.has_tensor() for _, _, h in groups):
-        return adagrad_norm(groups, accumulator, state_steps, impl="loop")
+        return adagrad_norm(groups, accumulator, state_steps, impl="loop", reduce=reduce)
     increment_steps(state_steps)
     sq = torch.zeros((), dtype=torch.float64, device=accumulator.device)
+    squares: list[torch.Tensor] = []  # per tensor, for reduce
     effective = []
     for params, grads, h in groups:
         if not params:
@@ -76,13 +79,16 @@ def adagrad_norm_foreach(groups: Scope, accumulator: torch.Tensor, state_steps: 
             continue
         gs = foreach_pre_step(params, grads, h.pre_step())
         norms = torch._foreach_norm(gs, 2, dtype=torch.float64)  # ||u|| per tensor, in double
-        by_device: dict[torch.device, list[torch.Tensor]] = {}
-        for n in norms:
-            by_device.setdefault(n.device, []).append(n)
-        for ns in by_device.values():
-            sq += torch.stack(ns).square().sum().to(sq.device)
+        if reduce is not None:
+            squares += [n.square() for n in norms]
+        else:
+            by_device: dict[torch.device, list[torch.Tensor]] = {}
+            for n in norms:
+                by_device.setdefault(n.device, []).append(n)
+            for ns in by_device.values():
+                sq += torch.stack(ns).square().sum().to(sq.device)
         effective.append(gs)
-    accumulator += sq
+    accumulator += sq if reduce is None else reduce(squares).to(accumulator.device)
     b = float(accumulator.sqrt())
     for (params, _, h), gs in zip(groups, effective):
         if params:
