@@ -400,7 +400,12 @@ def main(args: argparse.Namespace) -> int:
     from precond.optim.kernels import _build
 
     t = time.perf_counter()
-    kernels = _build.load() is not None if device == "cpu" else False
+    if device == "cpu":
+        kernels = _build.load() is not None
+    else:  # CUDA: fused=True runs the Triton kernels where triton imports (docs/fast_steps.md, GPU path)
+        from precond.optim.kernels import triton_rules
+
+        kernels = bool(triton_rules())
     load_s = time.perf_counter() - t
     _log(f"  kernels {'available' if kernels else 'unavailable'} (build/load {load_s:.1f} s)")
 

@@ -223,8 +223,8 @@ def _pending(flag: Tensor) -> tuple[Tensor, Any]:
     or the flag itself (CPU: nothing to wait for). None during CUDA graph capture (no report)."""
     if flag.device.type != "cuda":
         return flag, None
-    if torch.cuda.is_current_stream_capturing():
-        return flag.new_zeros(()).cpu(), None  # pragma: no cover - reported never: the graph skips on the device
+    if torch.cuda.is_current_stream_capturing():  # a graph's replays skip on the device and report nothing
+        return torch.zeros(()), None
     host = torch.empty((), dtype=flag.dtype, pin_memory=True)
     host.copy_(flag, non_blocking=True)
     event = torch.cuda.Event()
@@ -238,6 +238,8 @@ def report(opt: Any, *, wait: bool) -> None:
     :class:`~precond.optim.NonFiniteGradientError` (``nan_policy="raise"``) or counts a skipped
     step and warns (``"skip"``). That step changed nothing (the kernels skipped on the device)."""
     pending = opt.__dict__.get("_triton_pending")
+    if pending and torch.cuda.is_available() and torch.cuda.is_current_stream_capturing():
+        return  # no event query during a capture
     while pending:
         host, event = pending[0]
         if event is not None and not wait and not event.query():

@@ -1,0 +1,107 @@
+"""The Triton kernels (issue 18) on CPU under Triton's interpreter, against the reference loop.
+
+``TRITON_INTERPRET=1`` must be set before ``triton`` is imported and holds for the whole
+process, so the checks run in a child process (``triton_worker.py``, one per fixture) and each
+test asserts on that child's report for its job. ``fused=True`` reaches the kernels on CPU
+tensors through the tests' switch ``PRECOND_TRITON_ON_CPU=1`` (set in the child only; CPU
+defaults are unchanged). The default run checks one option set per kernel family, GradScaler,
+the device-side non-finite check and the custom ops' tracing (about 40 s: the interpreter runs
+each program in Python); ``-m slow`` runs every option set of the Triton rules in float64 and
+float32, every coefficient function, bfloat16 storage for each kernel and AdaGrad-Norm.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from precond.optim.cases import TABLE
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="needs triton (pip install -e '.[triton]')")
+
+WORKER = Path(__file__).with_name("triton_worker.py")
+TRITON_CLASSES = {"AGD", "Adam", "AdamW", "AdaBound", "RMSProp", "AdaGrad", "Sophia", "GaussNewtonDiag"}
+CASES = [c.name for c in TABLE if c.cls.__name__ in TRITON_CLASSES]
+
+DEFAULT_JOBS = [
+    "paths:AGD-amsgrad-win-clip-max/f64",  # every AGD option, maximize, two groups
+    "paths:GaussNewtonDiag-sqrt-momentum-ema-max/f32",  # the curvature-count column
+    "coefficients:AGD-amsgrad-win-clip-max",
+    "coefficients:AdaBound-bounds-betas",
+    "coefficients:GaussNewtonDiag-sqrt-momentum-ema-max",
+    "scaler:Adam-amsgrad/kernel",  # GradScaler's grad_scale unscaled in the kernel
+    "scaler:AGD-default/unscaled",  # the user's unscale_, found_inf only
+    "nan_policy:raise",
+    "nan_policy:skip",
+    "opcheck:",
+    "compile:make_fx",
+    "compile:aot_eager",
+]
+BF16 = ["AGD-amsgrad", "AGD-win", "Adam-default", "AdaBound-amsbound-decay", "RMSProp-centered-momentum",
+        "AdaGrad-eps-inside-max", "Sophia-bs-max", "GaussNewtonDiag-momentum-ema-decay"]  # fmt: skip
+SLOW_JOBS = (
+    [f"paths:{c}/{dt}" for c in CASES for dt in ("f64", "f32") if f"paths:{c}/{dt}" not in DEFAULT_JOBS]
+    + [f"coefficients:{c}" for c in CASES if f"coefficients:{c}" not in DEFAULT_JOBS]
+    + [f"bf16:{c}" for c in BF16]
+    + ["agnorm:f64", "agnorm:f32", "nan_policy:propagate", "scaler:AdamW-amsgrad-max/kernel"]
+)
+
+
+def _run(jobs: list[str]) -> tuple[dict[str, dict], str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("TRITON_INTERPRET", "PRECOND_DEFAULT_IMPL")}
+    out = subprocess.run([sys.executable, str(WORKER), *jobs], capture_output=True, text=True, env=env, timeout=3600)
+    results = {}
+    for line in out.stdout.splitlines():
+        if line.startswith("{"):
+            r = json.loads(line)
+            results[r["job"]] = r
+    return results, out.stderr[-3000:]
+
+
+def _check(job: str, report: tuple[dict[str, dict], str]) -> None:
+    results, stderr = report
+    assert job in results, f"the worker did not report {job} (it crashed?): {stderr}"
+    assert results[job]["ok"], results[job]["error"]
+
+
+@pytest.fixture(scope="module")
+def default_report():
+    return _run(DEFAULT_JOBS)
+
+
+@pytest.fixture(scope="module")
+def slow_report(request):
+    """The slow jobs selected in this session, in one child."""
+    wanted = [i.callspec.params["job"] for i in request.session.items
+              if getattr(i, "originalname", "") == "test_triton_every_case" and hasattr(i, "callspec")]  # fmt: skip
+    return _run(wanted)
+
+
+@pytest.mark.parametrize("job", DEFAULT_JOBS)
+def test_triton_interpreted(job, default_report):
+    _check(job, default_report)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("job", SLOW_JOBS)
+def test_triton_every_case(job, slow_report):
+    _check(job, slow_report)
+
+
+def test_cpu_defaults_unchanged_without_the_switch():
+    """In this (uninterpreted) process fused=True on CPU stays the C++ kernel, and the default
+    on CPU is not the Triton path: the switch is the tests' only."""
+    import torch
+
+    from precond.optim import AGD, _dispatch
+
+    ps = [torch.zeros(3, requires_grad=True)]
+    assert _dispatch.resolve_impl(AGD(ps, fused=True), {"fused": True, "foreach": None}, ps) == "fused"
+    assert _dispatch.resolve_impl(AGD(ps), {"fused": None, "foreach": None}, ps) != "triton"
+    assert not AGD(ps, fused=True)._step_supports_amp_scaling
