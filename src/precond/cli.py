@@ -15,6 +15,7 @@ COMMANDS: dict[str, str] = {
     "demo": "precond.experiments.demo",
     "problems": "precond.problems.cli",
     "run": "precond.experiments.cli_run",
+    "train": "precond.experiments.train",
     "report": "precond.experiments.cli_report",
     "claims": "precond.claims.cli",
 }

@@ -87,6 +87,8 @@ class AdaGradNorm(PrecondOptimizer):
         scopes = [(real_views(local_list(params)), real_views(local_list(grads)), self._hyper(g)) for g, params, grads in work]
         every = [p for _, params, _ in work for p in params]
         reduce = partial(shard_sum, every) if any_dtensor(every) else None  # FSDP2: ||g||^2 over all shards
+        if reduce is not None and impl not in ("loop", "foreach"):  # a kernel sums and steps in one pass
+            impl = "loop" if all(p.is_cpu for p in every) else "foreach"
         adagrad_norm(scopes, acc, steps, impl=impl, reduce=reduce)
         for group in groups:  # every param of the scope carries the new value
             for p in group["params"]:
