@@ -14,8 +14,8 @@ from precond.cli import main as cli_main
 from precond.experiments.train import latest_checkpoint, parse_hyperparameters, shard_rows, train
 from precond.problems.base import Batch
 
-#: digits_logreg with 63-row batches: 2 ranks take 32 and 31 rows (unequal shares, weighted)
-PROBLEM, ARGS = "digits_logreg", {"batch_size": 63}
+#: breast_cancer_logreg with 63-row batches: 2 ranks take 32 and 31 rows (unequal shares, weighted)
+PROBLEM, ARGS = "breast_cancer_logreg", {"batch_size": 63}
 GN = {"lr": 0.2, "damping": 1e-2, "update_every": 3}
 
 
