@@ -71,10 +71,11 @@ def measure(inputs: Any, p: Mapping[str, Any]) -> dict[str, Any]:
     floor = float(p["dw_floor"])
     out: dict[str, Any] = {"beta1": float(p["beta1"]), "dw_floor": floor, "_plot": {}}
     for prob in PROBLEMS:
-        runs = [r for r in inputs.runs(prob) if r["status"] == "done"]
+        every = inputs.runs(prob)
+        runs = [r for r in every if r["status"] == "done"]
         per_seed: dict[int, list[np.ndarray]] = {}
         plot: list[list[float]] = []
-        diverged = len(inputs.runs(prob, history=False)) - len(runs)
+        diverged = len(every) - len(runs)
         for r in runs:
             dw, agd, gd = points(r, floor)
             per_seed.setdefault(r["seed"], []).append(np.stack([dw, agd, gd]))
