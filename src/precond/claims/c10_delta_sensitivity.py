@@ -105,11 +105,10 @@ def verdict(n: Mapping[str, Any]) -> Verdict:
         checks.append(Check.ci(f"test metric at the best interior delta ({best:g}) minus at delta {float(end):g} "
                                f"(tuned lr each, paired by seed)", gap, ">", MARGIN))  # fmt: skip
     checks += [flag("lr grid", e) for e in n["edge"]]
-    tuned = n["tuned"]
-    measured = ("tuned lr: " + ", ".join(f"{d:g}: {fmt(100 * float(np.nanmean(tuned[str(d)]['test'])))}% "
-                                         f"(lr {fmt(tuned[str(d)]['lr'])}, adaptive {fmt(100 * float(np.nanmean(tuned[str(d)]['fraction'])))}%)"
-                                         for d in ds)
-                + f"; fixed lr {fmt(n['fixed_lr'])}: " + ", ".join(f"{d:g}: {fmt(100 * float(np.nanmean(fx[str(d)]['test'])))}%" for d in ds))  # fmt: skip
+    pct = lambda part, d, k: fmt(100 * float(np.nanmean(n[part][str(d)][k])))  # noqa: E731
+    measured = ("tuned lr: " + ", ".join(f"{d:g}: {pct('tuned', d, 'test')}% (lr {fmt(n['tuned'][str(d)]['lr'])}, "
+                                         f"adaptive {pct('tuned', d, 'fraction')}%)" for d in ds)
+                + f"; fixed lr {fmt(n['fixed_lr'])}: " + ", ".join(f"{d:g}: {pct('fixed', d, 'test')}%" for d in ds))  # fmt: skip
     notes = [f"The best interior delta is chosen from the same runs it is compared on (a winner's bias of the "
              f"size of the seeds' spread); the margin is {MARGIN:g}."]  # fmt: skip
     if n["diverged"]:
@@ -153,8 +152,8 @@ CLAIM = Claim(
               "between.",
     expected="fraction falls with delta; the test accuracy (lr tuned per delta) peaks at an interior delta",
     rule=f"Reproduced iff, at the fixed lr, the final adaptive fraction (mean over seeds) never rises by more than "
-         f"{RISE:g} from one delta to the next larger and the fraction at the smallest delta minus at the largest (paired by seed) has its CI "
-         f"above {SPAN:g}; and, at the lr tuned per delta, the best interior delta's test accuracy minus each end's "
+         f"{RISE:g} from one delta to the next larger and the fraction at the smallest delta minus at the largest "
+         f"(paired by seed) has its CI above {SPAN:g}; and, at the lr tuned per delta, the best interior delta's test accuracy minus each end's "
          f"(paired by seed) has its CI above {MARGIN:g} (half a point); a CI on the other side: not reproduced; a tuned lr "
          f"at its grid's edge: at most inconclusive.",
     sizes={"tiny": _size([0], [1e-8, 1e-5, 1e-2], [1e-4, 1e-2, 3], 60),
