@@ -32,6 +32,19 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "gauss_newton": ("GaussNewtonDiag", dict(lr=0.1, damping=0.1, estimator="ggn", beta2=0.5, momentum=0.5, update_every=3)),
     "sophia": ("Sophia", dict(lr=2e-2, estimator="hutchinson", update_every=2, weight_decay=1e-2)),
 }
+#: every other optimizer, and the foreach path, under FSDP2 only
+FOREACH_CASES: dict[str, tuple[str, dict[str, Any]]] = {
+    "agd_foreach": ("AGD", dict(lr=2e-2, delta=0.01, foreach=True, amsgrad=True)),
+    "adam_foreach": ("Adam", dict(lr=2e-2, foreach=True)),
+    "adamw": ("AdamW", dict(lr=2e-2, weight_decay=0.1)),
+    "adabound": ("AdaBound", dict(lr=2e-2, foreach=True)),
+    "adagrad": ("AdaGrad", dict(lr=0.1)),
+    "rmsprop": ("RMSProp", dict(lr=1e-2, foreach=True)),
+    "sgd": ("SGD", dict(lr=0.1, momentum=0.9)),
+    "adagrad_norm_foreach": ("AdaGradNorm", dict(lr=0.3, foreach=True)),
+    "gauss_newton_foreach": ("GaussNewtonDiag", dict(lr=0.1, damping=0.1, estimator="ggn", foreach=True)),
+}
+ALL_CASES = {**CASES, **FOREACH_CASES}
 #: the cases checkpointed at step CUT and resumed on the other world size
 CHECKPOINTED = ("agd_fused", "adagrad_norm", "gauss_newton", "sophia")
 STEPS, CUT = 20, 10
@@ -59,7 +72,7 @@ class Run:
         from precond.curvature import CurvatureFeeder
         from precond.curvature.distributed import AllReduceMean, FullReplica
 
-        name, hyper = CASES[case]
+        name, hyper = ALL_CASES[case]
         self.mode = mode
         self.rank, self.world = (dist.get_rank(), dist.get_world_size()) if mode != "single" else (0, 1)
         model = make_model()
@@ -158,7 +171,7 @@ def reference(out: Path) -> dict[str, Any]:
     """The one-process runs: every case to STEPS, checkpointed at CUT (the checkpointed cases),
     and the NaN-skip run; their checkpoints go to ``out/single/<case>``."""
     res: dict[str, Any] = {}
-    for case in CASES:
+    for case in ALL_CASES:
         run = Run(case, "single")
         run.train(0, CUT)
         if case in CHECKPOINTED:
@@ -179,8 +192,8 @@ def _worker(rank: int, world: int, out: str) -> None:
     out_dir = Path(out)
     res: dict[str, Any] = {}
     try:
-        for case in CASES:
-            for mode in ("ddp", "fsdp"):
+        for case in ALL_CASES:
+            for mode in ("ddp", "fsdp") if case in CASES else ("fsdp",):
                 run = Run(case, mode)
                 run.train(0, CUT)
                 if mode == "fsdp" and case in CHECKPOINTED:

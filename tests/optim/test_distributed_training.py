@@ -1,8 +1,9 @@
 """precond's optimizers under DDP and FSDP2 (2 gloo processes on CPU) against one process on the
 whole batch, and torch.distributed.checkpoint across world sizes (issue 17).
 
-One module fixture runs everything once (dist_testlib.all_results, about 15 s): every case of
-dist_testlib.CASES for 20 float64 steps on one process, under DDP and under FSDP2
+One module fixture runs everything once (dist_testlib.all_results, about 20 s): every case of
+dist_testlib.CASES for 20 float64 steps on one process, under DDP and under FSDP2 (and of
+FOREACH_CASES, every other optimizer and the foreach paths, under FSDP2)
 (fully_shard per layer and at the root; uneven shards: the last layer has 3 rows on 2 ranks),
 checkpoints at step 10 resumed on the other world size, and a NaN put in one rank's shard.
 """
@@ -33,8 +34,7 @@ def assert_params_equal(got, want, what):
         torch.testing.assert_close(a, b, rtol=RTOL, atol=ATOL, msg=lambda m: f"{what}, parameter {i}: {m}")
 
 
-@pytest.mark.parametrize("case", list(L.CASES))
-@pytest.mark.parametrize("mode", ["ddp", "fsdp"])
+@pytest.mark.parametrize(("case", "mode"), [(c, m) for c in L.CASES for m in ("ddp", "fsdp")] + [(c, "fsdp") for c in L.FOREACH_CASES])
 def test_two_processes_equal_one_process_on_the_whole_batch(results, case, mode):
     ref = results["single"][case]
     for rank, res in enumerate(results["ranks"]):
