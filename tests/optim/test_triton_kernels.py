@@ -4,8 +4,9 @@
 process, so the checks run in a child process (``triton_worker.py``, one per fixture) and each
 test asserts on that child's report for its job. ``fused=True`` reaches the kernels on CPU
 tensors through the tests' switch ``PRECOND_TRITON_ON_CPU=1`` (set in the child only; CPU
-defaults are unchanged). The default run checks one option set per kernel family, GradScaler,
-the device-side non-finite check and the custom ops' tracing (about 40 s: the interpreter runs
+defaults are unchanged). The default run checks two option sets (AGD's every option, GaussNewtonDiag's
+curvature counts), bfloat16 storage, three coefficient functions, GradScaler,
+the device-side non-finite check and the custom ops' tracing (about 25 s of CPU: the interpreter runs
 each program in Python); ``-m slow`` runs every option set of the Triton rules in float64 and
 float32, every coefficient function, bfloat16 storage for each kernel and AdaGrad-Norm.
 """
@@ -32,6 +33,7 @@ CASES = [c.name for c in TABLE if c.cls.__name__ in TRITON_CLASSES]
 DEFAULT_JOBS = [
     "paths:AGD-amsgrad-win-clip-max/f64",  # every AGD option, maximize, two groups
     "paths:GaussNewtonDiag-sqrt-momentum-ema-max/f32",  # the curvature-count column
+    "bf16:AGD-amsgrad",  # bfloat16 storage, float32 math
     "coefficients:AGD-amsgrad-win-clip-max",
     "coefficients:AdaBound-bounds-betas",
     "coefficients:GaussNewtonDiag-sqrt-momentum-ema-max",
@@ -48,7 +50,7 @@ BF16 = ["AGD-amsgrad", "AGD-win", "Adam-default", "AdaBound-amsbound-decay", "RM
 SLOW_JOBS = (
     [f"paths:{c}/{dt}" for c in CASES for dt in ("f64", "f32") if f"paths:{c}/{dt}" not in DEFAULT_JOBS]
     + [f"coefficients:{c}" for c in CASES if f"coefficients:{c}" not in DEFAULT_JOBS]
-    + [f"bf16:{c}" for c in BF16]
+    + [f"bf16:{c}" for c in BF16 if f"bf16:{c}" not in DEFAULT_JOBS]
     + ["agnorm:f64", "agnorm:f32", "nan_policy:propagate", "scaler:AdamW-amsgrad-max/kernel"]
 )
 

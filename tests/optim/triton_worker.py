@@ -43,7 +43,7 @@ np.seterr(divide="ignore", invalid="ignore")
 
 #: small blocks: the tensors of make_params (1 to 360 elements) split into several chunks and
 #: blocks, none a multiple of the block
-tk.CONFIG.set(block=32, chunk=64)
+tk.CONFIG.set(block=64, chunk=128)
 DTYPES = {"f64": (torch.float64, 1e-10), "f32": (torch.float32, 1e-5)}
 
 

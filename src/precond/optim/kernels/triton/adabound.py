@@ -18,7 +18,7 @@ from . import _lang as L
 from ._driver import TritonRule
 
 
-@triton.jit
+@L.helper
 def adabound_coefficients(hyper, t):
     """:class:`AdaBoundCoefficients` of step ``t`` from ``(factor, beta1, beta2, lr, eps, gamma, scaled_final)``."""
     beta1 = tl.load(hyper + 1)
@@ -38,8 +38,7 @@ def adabound_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, s
                     DT: tl.constexpr, CT: tl.constexpr, WD: tl.constexpr, MAXIMIZE: tl.constexpr,
                     HAS_SCALE: tl.constexpr, HAS_SKIP: tl.constexpr, BLOCK: tl.constexpr, CHUNK: tl.constexpr,
                     AMSBOUND: tl.constexpr):  # fmt: skip
-    t, start = L.chunk_of(chunk_tensor, chunk_start)
-    n = tl.load(numels + t)
+    t, start, n = L.chunk(chunk_tensor, chunk_start, numels, skip_ptr, HAS_SKIP)
     p_ptr = L.tensor_ptr(ptrs, 0, n_tensors, t, DT)
     g_ptr = L.tensor_ptr(ptrs, 1, n_tensors, t, DT)
     m_ptr = L.tensor_ptr(ptrs, 2, n_tensors, t, DT)
@@ -48,12 +47,9 @@ def adabound_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, s
     k = adabound_coefficients(hyper, L.step_of(ptrs, 5, n_tensors, t))
     beta1, one_m_b1, beta2, one_m_b2 = k[0].to(CT), k[1].to(CT), k[2].to(CT), k[3].to(CT)
     eps, step_size, lower, upper = k[4].to(CT), k[5].to(CT), k[6].to(CT), k[7].to(CT)
-    factor = tl.load(hyper).to(CT)
-    n = L.live(n, skip_ptr, HAS_SKIP)
     for i in range(0, CHUNK, BLOCK):
-        offs = start + i + tl.arange(0, BLOCK)
-        mask = offs < n
-        p, g = L.pre_step(p_ptr, g_ptr, offs, mask, factor, scale_ptr, CT, HAS_SCALE, WD, MAXIMIZE)
+        offs, mask = L.block(start, i, n, BLOCK)
+        p, g = L.pre_step(p_ptr, g_ptr, offs, mask, hyper, scale_ptr, CT, HAS_SCALE, WD, MAXIMIZE)
         m = L.load(m_ptr, offs, mask, CT) * beta1 + one_m_b1 * g
         v = L.load(v_ptr, offs, mask, CT) * beta2 + one_m_b2 * (g * g)
         den = v

@@ -16,7 +16,7 @@ from . import _lang as L
 from ._driver import TritonRule
 
 
-@triton.jit
+@L.helper
 def adagrad_coefficients(hyper, t):
     """:class:`AdaGradCoefficients` of step ``t`` from ``(factor, lr, lr_decay, eps)``."""
     lr = tl.load(hyper + 1)
@@ -30,19 +30,15 @@ def adagrad_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, sc
                    DT: tl.constexpr, CT: tl.constexpr, WD: tl.constexpr, MAXIMIZE: tl.constexpr,
                    HAS_SCALE: tl.constexpr, HAS_SKIP: tl.constexpr, BLOCK: tl.constexpr, CHUNK: tl.constexpr,
                    EPS_INSIDE: tl.constexpr):  # fmt: skip
-    t, start = L.chunk_of(chunk_tensor, chunk_start)
-    n = tl.load(numels + t)
+    t, start, n = L.chunk(chunk_tensor, chunk_start, numels, skip_ptr, HAS_SKIP)
     p_ptr = L.tensor_ptr(ptrs, 0, n_tensors, t, DT)
     g_ptr = L.tensor_ptr(ptrs, 1, n_tensors, t, DT)
     s_ptr = L.tensor_ptr(ptrs, 2, n_tensors, t, DT)
     k = adagrad_coefficients(hyper, L.step_of(ptrs, 3, n_tensors, t))
     neg_clr, eps = k[0].to(CT), k[1].to(CT)
-    factor = tl.load(hyper).to(CT)
-    n = L.live(n, skip_ptr, HAS_SKIP)
     for i in range(0, CHUNK, BLOCK):
-        offs = start + i + tl.arange(0, BLOCK)
-        mask = offs < n
-        p, g = L.pre_step(p_ptr, g_ptr, offs, mask, factor, scale_ptr, CT, HAS_SCALE, WD, MAXIMIZE)
+        offs, mask = L.block(start, i, n, BLOCK)
+        p, g = L.pre_step(p_ptr, g_ptr, offs, mask, hyper, scale_ptr, CT, HAS_SCALE, WD, MAXIMIZE)
         s = L.load(s_ptr, offs, mask, CT) + g * g
         p = p + neg_clr * L.div(g, L.sqrt_eps(s, eps, EPS_INSIDE))
         L.store(p_ptr, offs, p, mask)

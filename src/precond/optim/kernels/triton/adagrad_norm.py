@@ -30,16 +30,13 @@ from ._driver import hyper_row
 @triton.jit
 def sumsq_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, out, DT: tl.constexpr, WD: tl.constexpr,
                  BLOCK: tl.constexpr, CHUNK: tl.constexpr):  # fmt: skip
-    t, start = L.chunk_of(chunk_tensor, chunk_start)
-    n = tl.load(numels + t)
+    t, start, n = L.chunk(chunk_tensor, chunk_start, numels, hyper, False)
     p_ptr = L.tensor_ptr(ptrs, 0, n_tensors, t, DT)
     g_ptr = L.tensor_ptr(ptrs, 1, n_tensors, t, DT)
-    factor = tl.load(hyper)
     acc = tl.zeros((BLOCK,), dtype=tl.float64)
     for i in range(0, CHUNK, BLOCK):
-        offs = start + i + tl.arange(0, BLOCK)
-        mask = offs < n
-        p, g = L.pre_step(p_ptr, g_ptr, offs, mask, factor, hyper, tl.float64, False, WD, False)  # the sign: squared
+        offs, mask = L.block(start, i, n, BLOCK)
+        p, g = L.pre_step(p_ptr, g_ptr, offs, mask, hyper, hyper, tl.float64, False, WD, False)  # the sign: squared
         acc += g * g
     tl.store(out + tl.program_id(0), tl.sum(acc, axis=0))
 
@@ -48,16 +45,13 @@ def sumsq_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, out,
 def apply_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, acc_ptr, DT: tl.constexpr,
                  CT: tl.constexpr, WD: tl.constexpr, MAXIMIZE: tl.constexpr, BLOCK: tl.constexpr,
                  CHUNK: tl.constexpr):  # fmt: skip
-    t, start = L.chunk_of(chunk_tensor, chunk_start)
-    n = tl.load(numels + t)
+    t, start, n = L.chunk(chunk_tensor, chunk_start, numels, hyper, False)
     p_ptr = L.tensor_ptr(ptrs, 0, n_tensors, t, DT)
     g_ptr = L.tensor_ptr(ptrs, 1, n_tensors, t, DT)
     scale = (-tl.load(hyper + 1) / (tl.sqrt(tl.load(acc_ptr)) + tl.load(hyper + 2))).to(CT)  # -lr / (b_t + eps)
-    factor = tl.load(hyper).to(CT)
     for i in range(0, CHUNK, BLOCK):
-        offs = start + i + tl.arange(0, BLOCK)
-        mask = offs < n
-        p, g = L.pre_step(p_ptr, g_ptr, offs, mask, factor, hyper, CT, False, WD, MAXIMIZE)
+        offs, mask = L.block(start, i, n, BLOCK)
+        p, g = L.pre_step(p_ptr, g_ptr, offs, mask, hyper, hyper, CT, False, WD, MAXIMIZE)
         L.store(p_ptr, offs, p + scale * g, mask)
 
 

@@ -18,7 +18,7 @@ from . import _lang as L
 from ._driver import TritonRule
 
 
-@triton.jit
+@L.helper
 def adam_coefficients(hyper, t):
     """:class:`AdamCoefficients` of step ``t`` from the row ``(factor, beta1, beta2, lr, eps)``."""
     beta1 = tl.load(hyper + 1)
@@ -35,8 +35,7 @@ def adam_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, scale
                 DT: tl.constexpr, CT: tl.constexpr, WD: tl.constexpr, MAXIMIZE: tl.constexpr,
                 HAS_SCALE: tl.constexpr, HAS_SKIP: tl.constexpr, BLOCK: tl.constexpr, CHUNK: tl.constexpr,
                 AMSGRAD: tl.constexpr, EPS_INSIDE: tl.constexpr):  # fmt: skip
-    t, start = L.chunk_of(chunk_tensor, chunk_start)
-    n = tl.load(numels + t)
+    t, start, n = L.chunk(chunk_tensor, chunk_start, numels, skip_ptr, HAS_SKIP)
     p_ptr = L.tensor_ptr(ptrs, 0, n_tensors, t, DT)
     g_ptr = L.tensor_ptr(ptrs, 1, n_tensors, t, DT)
     m_ptr = L.tensor_ptr(ptrs, 2, n_tensors, t, DT)
@@ -45,12 +44,9 @@ def adam_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, scale
     k = adam_coefficients(hyper, L.step_of(ptrs, 5, n_tensors, t))
     w, beta2, one_m_b2, eps = k[0].to(CT), k[1].to(CT), k[2].to(CT), k[3].to(CT)
     neg_step, sqrt_bc2, bc2 = k[4].to(CT), k[5].to(CT), k[6].to(CT)
-    factor = tl.load(hyper).to(CT)
-    n = L.live(n, skip_ptr, HAS_SKIP)
     for i in range(0, CHUNK, BLOCK):
-        offs = start + i + tl.arange(0, BLOCK)
-        mask = offs < n
-        p, g = L.pre_step(p_ptr, g_ptr, offs, mask, factor, scale_ptr, CT, HAS_SCALE, WD, MAXIMIZE)
+        offs, mask = L.block(start, i, n, BLOCK)
+        p, g = L.pre_step(p_ptr, g_ptr, offs, mask, hyper, scale_ptr, CT, HAS_SCALE, WD, MAXIMIZE)
         m = L.lerp(L.load(m_ptr, offs, mask, CT), g, w)
         v = L.load(v_ptr, offs, mask, CT) * beta2 + one_m_b2 * (g * g)
         den = v

@@ -21,7 +21,7 @@ from . import _lang as L
 from ._driver import TritonRule
 
 
-@triton.jit
+@L.helper
 def agd_coefficients(hyper, t):
     """:class:`AGDCoefficients` of step ``t`` (double) from the hyper row
     ``(factor, beta1, beta2, lr, delta, weight_decay, clip)``."""
@@ -44,8 +44,7 @@ def agd_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, scale_
                DT: tl.constexpr, CT: tl.constexpr, WD: tl.constexpr, MAXIMIZE: tl.constexpr,
                HAS_SCALE: tl.constexpr, HAS_SKIP: tl.constexpr, BLOCK: tl.constexpr, CHUNK: tl.constexpr,
                AMSGRAD: tl.constexpr, WIN: tl.constexpr, CLIP: tl.constexpr):  # fmt: skip
-    t, start = L.chunk_of(chunk_tensor, chunk_start)
-    n = tl.load(numels + t)
+    t, start, n = L.chunk(chunk_tensor, chunk_start, numels, skip_ptr, HAS_SKIP)
     p_ptr = L.tensor_ptr(ptrs, 0, n_tensors, t, DT)
     g_ptr = L.tensor_ptr(ptrs, 1, n_tensors, t, DT)
     m_ptr = L.tensor_ptr(ptrs, 2, n_tensors, t, DT)
@@ -59,12 +58,9 @@ def agd_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, scale_
     neg_eta = (-k[5]).to(CT)
     win_u, win_zc = (-2.0 * k[7] * k[5]).to(CT), (2.0 * k[7]).to(CT)
     clip = tl.load(hyper + 6).to(CT)
-    factor = tl.load(hyper).to(CT)
-    n = L.live(n, skip_ptr, HAS_SKIP)
     for i in range(0, CHUNK, BLOCK):
-        offs = start + i + tl.arange(0, BLOCK)
-        mask = offs < n
-        p, g = L.pre_step(p_ptr, g_ptr, offs, mask, factor, scale_ptr, CT, HAS_SCALE, WD, MAXIMIZE)
+        offs, mask = L.block(start, i, n, BLOCK)
+        p, g = L.pre_step(p_ptr, g_ptr, offs, mask, hyper, scale_ptr, CT, HAS_SCALE, WD, MAXIMIZE)
         m = L.load(m_ptr, offs, mask, CT)
         b = L.load(b_ptr, offs, mask, CT)
         s = g * c_g + c_m * m

@@ -13,6 +13,7 @@ import torch
 import triton
 import triton.language as tl
 
+from . import _lang as L
 from . import _plan
 from ._config import CONFIG, TL_DTYPES
 
@@ -20,15 +21,12 @@ from ._config import CONFIG, TL_DTYPES
 @triton.jit
 def nonfinite_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, flag, DT: tl.constexpr,
                      BLOCK: tl.constexpr, CHUNK: tl.constexpr):  # fmt: skip
-    pid = tl.program_id(0)
-    t = tl.load(chunk_tensor + pid)
-    start = tl.load(chunk_start + pid)
-    n = tl.load(numels + t)
-    x_ptr = tl.load(ptrs + t).to(tl.pointer_type(DT))
+    t, start, n = L.chunk(chunk_tensor, chunk_start, numels, flag, False)
+    x_ptr = L.tensor_ptr(ptrs, 0, n_tensors, t, DT)
     bad = tl.zeros((BLOCK,), dtype=tl.int32)
     for i in range(0, CHUNK, BLOCK):
-        offs = start + i + tl.arange(0, BLOCK)
-        x = tl.load(x_ptr + offs, mask=offs < n, other=0.0).to(tl.float32)
+        offs, mask = L.block(start, i, n, BLOCK)
+        x = L.load(x_ptr, offs, mask, tl.float32)
         bad = bad | ((x * 0.0) != 0.0).to(tl.int32)  # x * 0 is NaN exactly for NaN and +-inf
     tl.store(flag, 1.0, mask=tl.max(bad, axis=0) > 0)
 

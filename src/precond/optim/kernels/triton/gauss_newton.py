@@ -20,7 +20,7 @@ from . import _lang as L
 from ._driver import TritonRule
 
 
-@triton.jit
+@L.helper
 def gauss_newton_coefficients(hyper, t, k):
     """:class:`GaussNewtonCoefficients` of step ``t`` after ``k`` curvature estimates from
     ``(factor, momentum, beta2, damping, lr)``."""
@@ -36,8 +36,7 @@ def gauss_newton_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hype
                         DT: tl.constexpr, CT: tl.constexpr, WD: tl.constexpr, MAXIMIZE: tl.constexpr,
                         HAS_SCALE: tl.constexpr, HAS_SKIP: tl.constexpr, BLOCK: tl.constexpr, CHUNK: tl.constexpr,
                         RSQRT: tl.constexpr, MOMENTUM: tl.constexpr):  # fmt: skip
-    t, start = L.chunk_of(chunk_tensor, chunk_start)
-    n = tl.load(numels + t)
+    t, start, n = L.chunk(chunk_tensor, chunk_start, numels, skip_ptr, HAS_SKIP)
     p_ptr = L.tensor_ptr(ptrs, 0, n_tensors, t, DT)
     g_ptr = L.tensor_ptr(ptrs, 1, n_tensors, t, DT)
     m_ptr = L.tensor_ptr(ptrs, 2, n_tensors, t, DT)
@@ -45,12 +44,9 @@ def gauss_newton_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hype
     c = gauss_newton_coefficients(hyper, L.step_of(ptrs, 4, n_tensors, t), L.step_of(ptrs, 5, n_tensors, t))
     beta1, one_m_b1, bc1, bc2 = c[0].to(CT), (1.0 - c[0]).to(CT), c[1].to(CT), c[2].to(CT)
     damping, neg_lr = c[3].to(CT), c[4].to(CT)
-    factor = tl.load(hyper).to(CT)
-    n = L.live(n, skip_ptr, HAS_SKIP)
     for i in range(0, CHUNK, BLOCK):
-        offs = start + i + tl.arange(0, BLOCK)
-        mask = offs < n
-        p, g = L.pre_step(p_ptr, g_ptr, offs, mask, factor, scale_ptr, CT, HAS_SCALE, WD, MAXIMIZE)
+        offs, mask = L.block(start, i, n, BLOCK)
+        p, g = L.pre_step(p_ptr, g_ptr, offs, mask, hyper, scale_ptr, CT, HAS_SCALE, WD, MAXIMIZE)
         u = g
         if MOMENTUM:
             m = L.load(m_ptr, offs, mask, CT) * beta1 + one_m_b1 * g

@@ -19,7 +19,7 @@ from . import _lang as L
 from ._driver import TritonRule
 
 
-@triton.jit
+@L.helper
 def rmsprop_coefficients(hyper, t):
     """:class:`RMSPropCoefficients` (the same at every step) from ``(factor, lr, alpha, eps, momentum)``."""
     lr = tl.load(hyper + 1)
@@ -32,8 +32,7 @@ def rmsprop_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, sc
                    DT: tl.constexpr, CT: tl.constexpr, WD: tl.constexpr, MAXIMIZE: tl.constexpr,
                    HAS_SCALE: tl.constexpr, HAS_SKIP: tl.constexpr, BLOCK: tl.constexpr, CHUNK: tl.constexpr,
                    CENTERED: tl.constexpr, MOMENTUM: tl.constexpr, EPS_INSIDE: tl.constexpr):  # fmt: skip
-    t, start = L.chunk_of(chunk_tensor, chunk_start)
-    n = tl.load(numels + t)
+    t, start, n = L.chunk(chunk_tensor, chunk_start, numels, skip_ptr, HAS_SKIP)
     p_ptr = L.tensor_ptr(ptrs, 0, n_tensors, t, DT)
     g_ptr = L.tensor_ptr(ptrs, 1, n_tensors, t, DT)
     s_ptr = L.tensor_ptr(ptrs, 2, n_tensors, t, DT)
@@ -41,12 +40,9 @@ def rmsprop_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, sc
     u_ptr = L.tensor_ptr(ptrs, 4, n_tensors, t, DT)
     k = rmsprop_coefficients(hyper, L.step_of(ptrs, 5, n_tensors, t))
     neg_lr, alpha, one_m_alpha, eps, mu = k[0].to(CT), k[1].to(CT), k[2].to(CT), k[3].to(CT), k[4].to(CT)
-    factor = tl.load(hyper).to(CT)
-    n = L.live(n, skip_ptr, HAS_SKIP)
     for i in range(0, CHUNK, BLOCK):
-        offs = start + i + tl.arange(0, BLOCK)
-        mask = offs < n
-        p, g = L.pre_step(p_ptr, g_ptr, offs, mask, factor, scale_ptr, CT, HAS_SCALE, WD, MAXIMIZE)
+        offs, mask = L.block(start, i, n, BLOCK)
+        p, g = L.pre_step(p_ptr, g_ptr, offs, mask, hyper, scale_ptr, CT, HAS_SCALE, WD, MAXIMIZE)
         s = L.load(s_ptr, offs, mask, CT) * alpha + one_m_alpha * (g * g)
         var = s
         if CENTERED:

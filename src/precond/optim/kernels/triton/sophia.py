@@ -17,7 +17,7 @@ from . import _lang as L
 from ._driver import TritonRule
 
 
-@triton.jit
+@L.helper
 def sophia_coefficients(hyper, t):
     """:class:`SophiaCoefficients` from ``(factor, beta1, rho*bs, eps, lr)``."""
     return tl.load(hyper + 1), tl.load(hyper + 2), tl.load(hyper + 3), -tl.load(hyper + 4)
@@ -27,20 +27,16 @@ def sophia_coefficients(hyper, t):
 def sophia_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, scale_ptr, skip_ptr,
                   DT: tl.constexpr, CT: tl.constexpr, WD: tl.constexpr, MAXIMIZE: tl.constexpr,
                   HAS_SCALE: tl.constexpr, HAS_SKIP: tl.constexpr, BLOCK: tl.constexpr, CHUNK: tl.constexpr):  # fmt: skip
-    t, start = L.chunk_of(chunk_tensor, chunk_start)
-    n = tl.load(numels + t)
+    t, start, n = L.chunk(chunk_tensor, chunk_start, numels, skip_ptr, HAS_SKIP)
     p_ptr = L.tensor_ptr(ptrs, 0, n_tensors, t, DT)
     g_ptr = L.tensor_ptr(ptrs, 1, n_tensors, t, DT)
     m_ptr = L.tensor_ptr(ptrs, 2, n_tensors, t, DT)
     h_ptr = L.tensor_ptr(ptrs, 3, n_tensors, t, DT)
     k = sophia_coefficients(hyper, L.step_of(ptrs, 4, n_tensors, t))
     beta1, one_m_b1, rho_bs, eps, neg_lr = k[0].to(CT), (1.0 - k[0]).to(CT), k[1].to(CT), k[2].to(CT), k[3].to(CT)
-    factor = tl.load(hyper).to(CT)
-    n = L.live(n, skip_ptr, HAS_SKIP)
     for i in range(0, CHUNK, BLOCK):
-        offs = start + i + tl.arange(0, BLOCK)
-        mask = offs < n
-        p, g = L.pre_step(p_ptr, g_ptr, offs, mask, factor, scale_ptr, CT, HAS_SCALE, WD, MAXIMIZE)
+        offs, mask = L.block(start, i, n, BLOCK)
+        p, g = L.pre_step(p_ptr, g_ptr, offs, mask, hyper, scale_ptr, CT, HAS_SCALE, WD, MAXIMIZE)
         m = L.load(m_ptr, offs, mask, CT) * beta1 + one_m_b1 * g
         h = L.load(h_ptr, offs, mask, CT)
         ratio = tl.minimum(L.div(tl.abs(m), tl.maximum(h * rho_bs, 0.0) + eps), 1.0)
