@@ -138,6 +138,18 @@ def paired_gap(t: Mapping[str, Any]) -> tuple[float, float, float]:
     return mean_ci(d) if d else (math.nan, math.nan, math.nan)
 
 
+def table_line(task: str, t: Mapping[str, Any]) -> str:
+    """One task's test metric per optimizer: mean [95% CI] over seeds at its tuned lr."""
+    scale = 100 if t["higher_is_better"] else 1
+    parts = []
+    for label in OPTIMIZERS:
+        vals = [scale * v for v in t[label]["test"] if math.isfinite(v)]
+        est, lo, hi = mean_ci(vals) if vals else (math.nan,) * 3
+        parts.append(f"{label} {fmt(est)} [{fmt(lo)}, {fmt(hi)}] (lr {fmt(t[label]['lr'])})")
+    unit = " (%)" if scale == 100 else ""
+    return f"{task}, {t['test_metric']}{unit} at the tuned lr, {len(t['AGD']['test'])} seeds: " + "; ".join(parts)
+
+
 def verdict(n: Mapping[str, Any]) -> Verdict:
     checks, parts = [], []
     for task, t in n["tasks"].items():
@@ -153,8 +165,9 @@ def verdict(n: Mapping[str, Any]) -> Verdict:
         parts.append(f"{task}: AGD {fmt(scale * float(np.nanmean(t['AGD']['test'])))} vs Adam "
                      f"{fmt(scale * float(np.nanmean(t['Adam']['test'])))} (gap {fmt(scale * gap[0])}), "
                      f"switch {'+' if sw[0] > 0 else ''}{fmt(100 * sw[0])} pts")  # fmt: skip
-    notes = [f"{task}: {label}'s chosen lr {e}" for task, t in n["tasks"].items() for label in OPTIMIZERS
-             if label not in ("AGD", "Adam") for e in t[label]["edge"]]  # fmt: skip
+    notes = [table_line(task, t) for task, t in n["tasks"].items()]
+    notes += [f"{task}: {label}'s chosen lr {e}" for task, t in n["tasks"].items() for label in OPTIMIZERS
+              if label not in ("AGD", "Adam") for e in t[label]["edge"]]  # fmt: skip
     if n["skipped"]:
         notes.append(f"the paper's tasks without their data here (skipped): {', '.join(n['skipped'])}")
     return combine(checks, "; ".join(parts), notes)
