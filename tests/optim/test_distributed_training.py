@@ -17,7 +17,11 @@ import dist_testlib as L
 from precond.optim import GaussNewtonDiag
 from precond.optim.distributed import agree_any, fraction_summary, local, shard_sum, shard_sums
 
-pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed unavailable")
+pytestmark = [
+    pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed unavailable"),
+    pytest.mark.filterwarnings("ignore:torch.distributed is disabled"),  # DCP on one process says it assumes one
+    pytest.mark.filterwarnings("ignore:AGD.step skipped:RuntimeWarning"),  # the NaN-skip run, on purpose
+]
 
 RTOL, ATOL = 1e-12, 1e-13
 

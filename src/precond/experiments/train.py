@@ -326,6 +326,8 @@ def main(args: argparse.Namespace) -> int:
     if res["world"] == 1 or int(os.environ.get("RANK", "0")) == 0:
         how = f"{res['world']} process{'es' if res['world'] > 1 else ''} ({res['mode']})"
         since = f", resumed from step {res['resumed_from']}" if res["resumed_from"] is not None else ""
+        if not res["losses"]:
+            since += f" (nothing to train: the checkpoint is at step {res['step']}; raise --steps to go on)"
         metrics = ", ".join(f"{k} {v:.6g}" for k, v in res["metrics"].items())
         print(f"{args.problem} {optimizer}: step {res['step']} on {how}{since}; train loss {res['loss']:.10g}; {metrics}; "
               f"{res['wall_time']:.1f} s")  # fmt: skip
