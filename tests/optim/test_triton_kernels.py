@@ -42,8 +42,8 @@ DEFAULT_JOBS = [
     "nan_policy:raise",
     "nan_policy:skip",
     "opcheck:",
-    "compile:make_fx",
-    "compile:aot_eager",
+    "trace:make_fx",
+    "trace:aot_eager",
 ]
 BF16 = ["AGD-amsgrad", "AGD-win", "Adam-default", "AdaBound-amsbound-decay", "RMSProp-centered-momentum",
         "AdaGrad-eps-inside-max", "Sophia-bs-max", "GaussNewtonDiag-momentum-ema-decay"]  # fmt: skip

@@ -192,7 +192,7 @@ def opcheck(_: str) -> None:
     torch.library.opcheck(torch.ops.precond_triton.adam_step.default, _adam_args())
 
 
-def compile(mode: str) -> None:
+def trace(mode: str) -> None:
     """A step holding the op traced: ``make_fx`` (fake tensors) or ``torch.compile(fullgraph=True)``
     (aot_eager), and the compiled step equals the op called directly."""
     op = torch.ops.precond_triton.adam_step
@@ -244,7 +244,7 @@ def agnorm(arg: str) -> None:
     assert [float(s) for s in steps] == [float(s) for s in rsteps]
 
 
-JOBS = {f.__name__: f for f in (paths, bf16, coefficients, scaler, nan_policy, opcheck, compile, agnorm)}
+JOBS = {f.__name__: f for f in (paths, bf16, coefficients, scaler, nan_policy, opcheck, trace, agnorm)}
 
 
 def main(jobs: list[str]) -> None:
