@@ -5,7 +5,7 @@ process, so the checks run in a child process (``triton_worker.py``, one per fix
 test asserts on that child's report for its job. ``fused=True`` reaches the kernels on CPU
 tensors through the tests' switch ``PRECOND_TRITON_ON_CPU=1`` (set in the child only; CPU
 defaults are unchanged). The default run checks two option sets (AGD's every option, GaussNewtonDiag's
-curvature counts), bfloat16 storage, three coefficient functions, GradScaler,
+curvature counts), bfloat16 storage, three coefficient functions, GradScaler, AdaGrad-Norm,
 the device-side non-finite check and the custom ops' tracing (about 25 s of CPU: the interpreter runs
 each program in Python); ``-m slow`` runs every option set of the Triton rules in float64 and
 float32, every coefficient function, bfloat16 storage for each kernel and AdaGrad-Norm.
@@ -44,6 +44,7 @@ DEFAULT_JOBS = [
     "opcheck:",
     "trace:make_fx",
     "trace:aot_eager",
+    "agnorm:f64",  # AdaGrad-Norm's two passes, the accumulator on the device
 ]
 BF16 = ["AGD-amsgrad", "AGD-win", "Adam-default", "AdaBound-amsbound-decay", "RMSProp-centered-momentum",
         "AdaGrad-eps-inside-max", "Sophia-bs-max", "GaussNewtonDiag-momentum-ema-decay"]  # fmt: skip
@@ -51,7 +52,7 @@ SLOW_JOBS = (
     [f"paths:{c}/{dt}" for c in CASES for dt in ("f64", "f32") if f"paths:{c}/{dt}" not in DEFAULT_JOBS]
     + [f"coefficients:{c}" for c in CASES if f"coefficients:{c}" not in DEFAULT_JOBS]
     + [f"bf16:{c}" for c in BF16 if f"bf16:{c}" not in DEFAULT_JOBS]
-    + ["agnorm:f64", "agnorm:f32", "nan_policy:propagate", "scaler:AdamW-amsgrad-max/kernel"]
+    + ["agnorm:f32", "nan_policy:propagate", "scaler:AdamW-amsgrad-max/kernel"]
 )
 
 
