@@ -5,6 +5,7 @@ Examples:
   precond run quadratic.toml --store out.sqlite --workers 2
   precond run --list                                # the example specs shipped with precond
   precond run rosenbrock.toml --export runs.csv     # also write one CSV row per run
+  precond run rosenbrock.toml --backend ray --address 10.0.0.5:6379   # the runs as tasks on a Ray cluster
 
 A sweep stopped at any moment (Ctrl-C, kill, power cut) continues where it stopped when
 started again with the same store: finished runs are never redone. Two sweeps of one spec
@@ -27,7 +28,13 @@ SPECS_DIR = Path(__file__).with_name("specs")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", nargs="?", help="experiment spec (TOML), or the name of a shipped example (see --list)")
     parser.add_argument("--store", default=DEFAULT_STORE, help=f"results store (SQLite file; default {DEFAULT_STORE})")
-    parser.add_argument("--workers", type=int, default=None, help="worker processes (default: number of CPUs)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="worker processes (default: number of CPUs); with --backend ray: tasks in flight (default: the cluster's CPUs)")
+    parser.add_argument("--backend", choices=("process", "ray"), default="process",
+                        help="where the runs run: local worker processes (default) or Ray tasks (needs ray: pip install 'precond[ray]')")
+    parser.add_argument("--address", metavar="ADDR",
+                        help="with --backend ray: the Ray cluster (host:port as `ray start --head` printed, ray://host:10001, "
+                             "or auto; default $RAY_ADDRESS, else a new local Ray instance)")
     parser.add_argument("--vectorize", choices=("auto", "never", "always"), default=None,
                         help="override the spec's batching of runs (vectorized points, stacked networks)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -73,6 +80,9 @@ def main(args: argparse.Namespace) -> int:
     if missing:
         print(f"precond run: {args.spec}: problem {exp.spec.problem.name!r} cannot load its data: {missing}", file=sys.stderr)
         return 2
+    if args.address and args.backend != "ray":
+        print("precond run: --address is the Ray cluster's: give --backend ray with it", file=sys.stderr)
+        return 2
     workers = args.workers or os.cpu_count() or 1
     if args.check:
         from .sweep import describe_plan, plan
@@ -93,9 +103,21 @@ def main(args: argparse.Namespace) -> int:
     from .sweep import Terminated, run_sweep
     from .tuning import render_text, table, tune_store
 
+    executor, resume = None, ""
+    if args.backend == "ray":
+        from .ray_backend import RayBackendError, connect
+
+        try:
+            executor = connect(args.address, workers=args.workers)
+        except (RayBackendError, KeyboardInterrupt) as exc:
+            print(f"precond run: {exc or 'interrupted while connecting to Ray'}", file=sys.stderr)
+            if tb is not None:
+                tb.close()
+            return 130 if isinstance(exc, KeyboardInterrupt) else 2
+        resume = " --backend ray" + (f" --address {args.address}" if args.address else "")
     try:
         res = run_sweep(exp, args.store, workers=workers, progress=not args.no_progress,
-                        on_record=tb.log_run if tb else None, replace=args.replace)  # fmt: skip
+                        on_record=tb.log_run if tb else None, replace=args.replace, executor=executor)  # fmt: skip
     except (StoreError, SpecConflict) as exc:
         print(f"precond run: {exc}", file=sys.stderr)
         return 2
@@ -104,11 +126,13 @@ def main(args: argparse.Namespace) -> int:
             kept = len(store.done_keys(exp.name) & {c.key for c in runs})
         how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
         print(f"\nprecond run: {how}: {kept} of {len(runs)} runs of {exp.name!r} are in {args.store}; "
-              f"resume with: precond run {args.spec} --store {args.store}", file=sys.stderr)  # fmt: skip
+              f"resume with: precond run {args.spec} --store {args.store}{resume}", file=sys.stderr)  # fmt: skip
         return 143 if isinstance(exc, Terminated) else 130
     finally:
         if tb is not None:
             tb.close()
+        if executor is not None:
+            executor.shutdown()
     if res.archived:
         print(f"{exp.name}: archived {res.archived} runs of its previous spec (table archived_runs)")
     print(f"{exp.name}: {res.total} runs: {res.ran} ran now ({res.diverged} diverged), {res.skipped} already in the store, "

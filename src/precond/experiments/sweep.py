@@ -6,6 +6,12 @@ parent process as soon as it arrives. Workers are ``spawn``/``forkserver`` proce
 one torch thread each. A run that raises is recorded in ``failures`` and retried on the
 next start; a diverging run is a result, not an error.
 
+Where the tasks run is an :class:`Executor`: the sweep's own process (:class:`InProcess`), a
+pool of worker processes (:class:`ProcessPool`, the default) or a Ray cluster
+(:class:`.ray_backend.RayExecutor`); the sweep loop (claim, submit, store) is the same for all.
+Each record's provenance (:func:`environment`: host, versions, device) is taken in the process
+that ran it (:func:`run_task`).
+
 Sharing and stopping:
 
 * each task's runs are claimed in the store just before the task starts (at most
@@ -20,11 +26,13 @@ Sharing and stopping:
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import multiprocessing as mp
 import os
 import platform
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -46,7 +54,7 @@ if TYPE_CHECKING:
 
 # ---- environment ---------------------------------------------------------------------------------
 def environment() -> dict[str, Any]:
-    """Package versions, git commit (if any), python, platform and device."""
+    """Package versions, git commit (if any), python, host, platform and device of this process."""
     import numpy
     import torch
 
@@ -57,6 +65,7 @@ def environment() -> dict[str, Any]:
         "torch": torch.__version__,
         "numpy": numpy.__version__,
         "python": platform.python_version(),
+        "host": socket.gethostname(),
         "platform": platform.platform(),
         "device": "cpu",
         "cpu": platform.processor() or platform.machine(),
@@ -116,6 +125,17 @@ def execute(task: Task) -> list[tuple[str, dict[str, Any] | None, str | None]]:
         except Exception:  # noqa: BLE001
             out.append((c.key, None, traceback.format_exc(limit=8)))
     return out
+
+
+@functools.lru_cache(maxsize=1)
+def _environment_here() -> tuple[tuple[str, Any], ...]:
+    return tuple(environment().items())  # once per process: it runs git
+
+
+def run_task(task: Task) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any] | None, str | None]]]:
+    """:func:`execute` ``task`` here, with the provenance of this process (:func:`environment`, taken once
+    per process): what every :class:`Executor` runs, in the sweep's process, a worker process or a Ray worker."""
+    return dict(_environment_here()), execute(task)
 
 
 def plan(configs: list[RunConfig], vectorize: str, problem: ProblemHandle, max_rows: int = 4096, workers: int = 1) -> list[Task]:
@@ -220,6 +240,67 @@ class _Heartbeat(threading.Thread):
         self.join(timeout=5)
 
 
+# ---- where tasks run -----------------------------------------------------------------------------
+class Executor:
+    """Where a sweep's tasks run. The sweep keeps at most ``slots`` tasks submitted and not finished,
+    takes their results in the order they finish, and ends with :meth:`close` (all results in) or,
+    interrupted (Ctrl-C, SIGTERM, an error), with :meth:`stop`."""
+
+    slots: int = 1
+
+    def submit(self, task: Task) -> Future:
+        """A future of :func:`run_task` ``(task)``'s result, ``(environment, outcomes)``."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """End the submitted tasks now: cancel those not started, end those running."""
+        self.close()
+
+    def close(self) -> None:
+        """Every submitted task has finished: release what the executor holds for this sweep."""
+
+
+class InProcess(Executor):
+    """Each task runs in the sweep's own process when submitted, with one torch thread (restored at the end)."""
+
+    def __init__(self) -> None:
+        import torch
+
+        self._threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+
+    def submit(self, task: Task) -> Future:
+        done: Future = Future()
+        done.set_result(run_task(task))
+        return done
+
+    def close(self) -> None:
+        import torch
+
+        torch.set_num_threads(self._threads)
+
+
+class ProcessPool(Executor):
+    """``workers`` worker processes (``forkserver`` where available, else ``spawn``) with the sweep's
+    ``sys.path``, one torch thread each; they ignore SIGINT and die with the sweep (:mod:`.procs`)."""
+
+    def __init__(self, workers: int, start_method: str | None = None) -> None:
+        method = start_method or ("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+        extra = [p for p in sys.path if p and os.path.isdir(p)]
+        self.slots = workers
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method),
+                                         initializer=_init_worker, initargs=(extra, os.getpid()))  # fmt: skip
+
+    def submit(self, task: Task) -> Future:
+        return self._pool.submit(run_task, task)
+
+    def stop(self) -> None:
+        _stop_pool(self._pool)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
 def _stop_pool(pool: ProcessPoolExecutor) -> None:
     """Cancel what has not started and end the workers now (``shutdown`` alone waits for running tasks)."""
     procs = list((getattr(pool, "_processes", None) or {}).values())  # no public handle before Python 3.14
@@ -242,8 +323,13 @@ def run_sweep(
     on_record: Callable[[RunConfig, dict[str, Any]], None] | None = None,
     replace: bool = False,
     lease_timeout: float = LEASE_TIMEOUT,
+    executor: Executor | None = None,
 ) -> SweepResult:
     """Run every run of ``exp`` not yet in the store at ``store_path`` nor claimed by another sweep.
+
+    The tasks run on ``executor`` (e.g. a :class:`.ray_backend.RayExecutor`, its ``slots`` tasks
+    in flight), else in ``workers`` worker processes (:class:`ProcessPool`), or in this process
+    when ``workers <= 1`` or there is a single task (:class:`InProcess`).
 
     Raises :class:`~.store.StoreError` for a file that is no results store and
     :class:`~.store.SpecConflict` when the store holds runs of another spec under this
@@ -273,8 +359,8 @@ def run_sweep(
         todo = [c for c in configs if c.key not in done]
         result = SweepResult(total=len(configs), skipped=len(configs) - len(todo), ran=0, diverged=0, failed=0,
                              wall_time=0.0, archived=archived)  # fmt: skip
-        _sweep(exp, store, store_path, todo, meta, result, workers=workers, progress=progress,
-               start_method=start_method, on_record=on_record, lease_timeout=lease_timeout)  # fmt: skip
+        _sweep(exp, store, store_path, todo, meta, result, workers=workers, progress=progress, start_method=start_method,
+               on_record=on_record, lease_timeout=lease_timeout, executor=executor)  # fmt: skip
     finally:
         store.close()
     result.wall_time = time.perf_counter() - t0
@@ -283,12 +369,14 @@ def run_sweep(
 
 def _sweep(exp: Experiment, store: Store, store_path: str | Path, todo: list[RunConfig], meta: dict[str, Any],
            result: SweepResult, *, workers: int, progress: bool, start_method: str | None,
-           on_record: Callable[[RunConfig, dict[str, Any]], None] | None, lease_timeout: float) -> None:  # fmt: skip
+           on_record: Callable[[RunConfig, dict[str, Any]], None] | None, lease_timeout: float,
+           executor: Executor | None) -> None:  # fmt: skip
     """Claim, run and store ``todo`` (the body of :func:`run_sweep`), updating ``result``."""
+    if executor is not None:
+        workers = executor.slots
     planned = plan(todo, exp.spec.vectorize, exp.problem, workers=workers)
     result.plan = describe_plan(planned)
     tasks = iter(planned)
-    env = environment()
     by_key = {c.key: c for c in todo}
     bar = _progress(result.total, result.skipped, exp.name, progress)
     best: tuple[float, str] | None = None
@@ -308,7 +396,7 @@ def _sweep(exp: Experiment, store: Store, store_path: str | Path, todo: list[Run
                 return Task([c for c in task.configs if c.key in mine], task.vectorized, task.problem)
         return None
 
-    def handle(outs: list[tuple[str, dict[str, Any] | None, str | None]]) -> None:
+    def handle(env: dict[str, Any], outs: list[tuple[str, dict[str, Any] | None, str | None]]) -> None:
         nonlocal best
         records = []
         for key, rec, err in outs:
@@ -341,35 +429,21 @@ def _sweep(exp: Experiment, store: Store, store_path: str | Path, todo: list[Run
     beat.start()
     try:
         with _sigterm_interrupts():
-            if workers <= 1 or len(planned) <= 1:
-                import torch
-
-                threads = torch.get_num_threads()
-                torch.set_num_threads(1)
-                try:
-                    while (task := next_task()) is not None:
-                        handle(execute(task))
-                finally:
-                    torch.set_num_threads(threads)
-            else:
-                method = start_method or ("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
-                extra = [p for p in sys.path if p and os.path.isdir(p)]
-                pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method),
-                                           initializer=_init_worker, initargs=(extra, os.getpid()))  # fmt: skip
-                try:
-                    pending: set[Future] = set()
-                    while True:
-                        while len(pending) < workers and (task := next_task()) is not None:
-                            pending.add(pool.submit(execute, task))
-                        if not pending:
-                            break
-                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        for f in finished:
-                            handle(f.result())
-                except BaseException:
-                    _stop_pool(pool)
-                    raise
-                pool.shutdown(wait=True)
+            ex = executor or (InProcess() if workers <= 1 or len(planned) <= 1 else ProcessPool(workers, start_method))
+            try:
+                pending: set[Future] = set()
+                while True:
+                    while len(pending) < ex.slots and (task := next_task()) is not None:
+                        pending.add(ex.submit(task))
+                    if not pending:
+                        break
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in finished:
+                        handle(*f.result())
+            except BaseException:
+                ex.stop()
+                raise
+            ex.close()
     finally:
         beat.stop()
         with contextlib.suppress(sqlite3.Error):
