@@ -74,7 +74,8 @@ def _define_op(name: str) -> Any:
     def impl(params: list[Tensor], grads: list[Tensor], state: list[Tensor], present: list[bool], steps: list[Tensor],
              counts: list[Tensor], hyper: list[float], grad_scale: Optional[Tensor], skip: Optional[Tensor],
              weight_decay: str, maximize: bool, options: list[bool]) -> None:  # fmt: skip
-        launch(RULES[name], params, grads, state, present, steps, counts, hyper, grad_scale, skip, weight_decay, maximize, options)
+        launch(RULES[name], params, grads, state, present, steps, counts, hyper, grad_scale, skip, weight_decay, maximize,
+               options)  # fmt: skip
 
     op = torch.library.custom_op(f"precond_triton::{name}_step", impl, mutates_args=("params", "state", "steps"))
     op.register_fake(lambda *args: None)
@@ -192,7 +193,8 @@ def optimizer_step(opt: Any, originals: list[Tensor], params: list[Tensor], grad
         s = opt.state[p]["step"]
         if s.device != p.device:
             opt.state[p]["step"] = state["step"][k] = s.to(p.device)
-    step(opt.rule, params, grads, state, hyper, grad_scale=getattr(opt, "grad_scale", None), skip=opt.__dict__.get("_triton_skip"))
+    scale, skip = getattr(opt, "grad_scale", None), opt.__dict__.get("_triton_skip")
+    step(opt.rule, params, grads, state, hyper, grad_scale=scale, skip=skip)
 
 
 def begin_step(opt: Any, grads: list[Tensor]) -> None:

@@ -45,4 +45,5 @@ def adagrad_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, sc
         L.store(s_ptr, offs, s, mask)
 
 
-TritonRule(adagrad, adagrad_kernel, adagrad_coefficients, lambda h: (h.lr, h.lr_decay, h.eps), ("EPS_INSIDE",), lambda h: (bool(h.eps_inside_sqrt),))
+TritonRule(adagrad, adagrad_kernel, adagrad_coefficients, lambda h: (h.lr, h.lr_decay, h.eps), ("EPS_INSIDE",),
+           lambda h: (bool(h.eps_inside_sqrt),))  # fmt: skip

@@ -72,7 +72,8 @@ def adagrad_norm_step(groups: Scope, accumulator: torch.Tensor, state_steps: lis
     device = params[0].device
     for ps, gs, h in groups:
         for p, g in zip(ps, gs):
-            if p.device != device or p.dtype not in TL_DTYPES or g.dtype != p.dtype or not (p.is_contiguous() and g.is_contiguous()):
+            contiguous = p.is_contiguous() and g.is_contiguous()
+            if p.device != device or p.dtype not in TL_DTYPES or g.dtype != p.dtype or not contiguous:
                 raise ValueError("adagrad_norm_step (Triton): every tensor on one device, float32/float64/bfloat16, "
                                  "contiguous, with a gradient of its dtype; use the loop for others")  # fmt: skip
     acc = accumulator if accumulator.device == device else accumulator.to(device)

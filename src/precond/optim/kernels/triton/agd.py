@@ -84,5 +84,6 @@ def agd_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, scale_
         L.store(b_ptr, offs, b, mask)
 
 
-TritonRule(agd, agd_kernel, agd_coefficients, lambda h: (*h.betas, h.lr, h.delta, h.weight_decay, 0.0 if h.clip is None else h.clip),
+TritonRule(agd, agd_kernel, agd_coefficients,
+           lambda h: (*h.betas, h.lr, h.delta, h.weight_decay, 0.0 if h.clip is None else h.clip),
            ("AMSGRAD", "WIN", "CLIP"), lambda h: (bool(h.amsgrad), bool(h.win), h.clip is not None))  # fmt: skip

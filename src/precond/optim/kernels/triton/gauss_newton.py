@@ -63,5 +63,6 @@ def gauss_newton_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hype
         L.store(p_ptr, offs, p, mask)
 
 
-TritonRule(gauss_newton_diag, gauss_newton_kernel, gauss_newton_coefficients, lambda h: (h.momentum, h.beta2, h.damping, h.lr), ("RSQRT", "MOMENTUM"),
+TritonRule(gauss_newton_diag, gauss_newton_kernel, gauss_newton_coefficients,
+           lambda h: (h.momentum, h.beta2, h.damping, h.lr), ("RSQRT", "MOMENTUM"),
            lambda h: (float(h.power) == -0.5, h.momentum > 0.0))  # fmt: skip

@@ -60,5 +60,6 @@ def rmsprop_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, sc
         L.store(s_ptr, offs, s, mask)
 
 
-TritonRule(rmsprop, rmsprop_kernel, rmsprop_coefficients, lambda h: (h.lr, h.alpha, h.eps, h.momentum), ("CENTERED", "MOMENTUM", "EPS_INSIDE"),
+TritonRule(rmsprop, rmsprop_kernel, rmsprop_coefficients, lambda h: (h.lr, h.alpha, h.eps, h.momentum),
+           ("CENTERED", "MOMENTUM", "EPS_INSIDE"),
            lambda h: (bool(h.centered), h.momentum > 0, bool(h.eps_inside_sqrt)))  # fmt: skip
