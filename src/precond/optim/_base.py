@@ -30,8 +30,8 @@ from torch.optim import Optimizer
 
 from . import _checks
 from ._dispatch import resolve_impl
-from .distributed import local_list
 from ._finite import all_finite
+from .distributed import any_dtensor, local_list
 from .functional._rule import Hyper, Rule
 
 #: private group key of an optimizer made by :meth:`PrecondOptimizer.batched`: one lr per row
@@ -314,8 +314,11 @@ class PrecondOptimizer(Optimizer):
         """What the functional rule takes for ``params``: the params and grads (complex ones as
         real views) and :meth:`_group_state`; of a ``DTensor`` (FSDP2), its local shard
         (elementwise rules are shard-local, :mod:`precond.optim.distributed`)."""
-        state = {k: local_list(v) for k, v in self._group_state(group, params).items()}
-        return real_views(local_list(params)), real_views(local_list(grads)), state
+        state = self._group_state(group, params)
+        if any_dtensor(params):
+            state = {k: local_list(v) for k, v in state.items()}
+            params, grads = local_list(params), local_list(grads)
+        return real_views(params), real_views(grads), state
 
     # ---- the step ----------------------------------------------------------------------
     def _group_step(self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor], impl: str) -> None:

@@ -84,9 +84,11 @@ class AdaGradNorm(PrecondOptimizer):
                 if "step" not in state:
                     state["step"] = torch.tensor(0.0, dtype=torch.float32)
                 steps.append(state["step"])
-        scopes = [(real_views(local_list(params)), real_views(local_list(grads)), self._hyper(g)) for g, params, grads in work]
         every = [p for _, params, _ in work for p in params]
-        reduce = partial(shard_sum, every) if any_dtensor(every) else None  # FSDP2: ||g||^2 over all shards
+        sharded = any_dtensor(every)
+        view = (lambda ts: real_views(local_list(ts))) if sharded else real_views
+        scopes = [(view(params), view(grads), self._hyper(g)) for g, params, grads in work]
+        reduce = partial(shard_sum, every) if sharded else None  # FSDP2: ||g||^2 over all shards
         if reduce is not None and impl not in ("loop", "foreach"):  # a kernel sums and steps in one pass
             impl = "loop" if all(p.is_cpu for p in every) else "foreach"
         adagrad_norm(scopes, acc, steps, impl=impl, reduce=reduce)

@@ -27,26 +27,34 @@ its diagnostics on every rank.
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Sequence
 
 import torch
 
-try:  # torch >= 2.5; torch 2.4 has it as torch.distributed._tensor
-    from torch.distributed.tensor import DTensor, Shard, distribute_tensor
-except ImportError:  # pragma: no cover - old torch or a build without distributed
-    try:
-        from torch.distributed._tensor import DTensor, Shard, distribute_tensor  # type: ignore[no-redef]
-    except ImportError:
-        DTensor = Shard = distribute_tensor = None  # type: ignore[assignment,misc]
+#: where torch defines DTensor (torch >= 2.5; 2.4: torch.distributed._tensor)
+_DTENSOR_MODULES = ("torch.distributed.tensor", "torch.distributed._tensor")
+
+
+def _tensor_api() -> Any:
+    """torch's DTensor package if something imported it (FSDP2 does), else None: no tensor can be
+    a DTensor before, and importing it costs about 2 s, so precond never does so itself."""
+    for name in _DTENSOR_MODULES:
+        mod = sys.modules.get(name)
+        if mod is not None and hasattr(mod, "DTensor"):
+            return mod
+    return None
 
 
 def is_dtensor(t: Any) -> bool:
     """Whether ``t`` is a ``DTensor`` (a sharded or replicated parameter, gradient or state)."""
-    return DTensor is not None and isinstance(t, DTensor)
+    api = _tensor_api()
+    return api is not None and isinstance(t, api.DTensor)
 
 
 def any_dtensor(tensors: Sequence[Any]) -> bool:
-    return DTensor is not None and any(isinstance(t, DTensor) for t in tensors)
+    api = _tensor_api()
+    return api is not None and any(isinstance(t, api.DTensor) for t in tensors)
 
 
 def local(t: Any) -> Any:
@@ -69,11 +77,13 @@ def like(estimate: torch.Tensor, param: Any) -> torch.Tensor:
     shard is this rank's slice of ``estimate`` (no communication); else ``estimate`` itself."""
     if not is_dtensor(param) or is_dtensor(estimate):
         return estimate
-    return distribute_tensor(estimate.to(device=local(param).device), param.device_mesh, param.placements, src_data_rank=None)
+    return _tensor_api().distribute_tensor(estimate.to(device=local(param).device), param.device_mesh, param.placements,
+                                           src_data_rank=None)  # fmt: skip
 
 
 def _sharded_dims(t: Any) -> tuple[int, ...]:
-    return tuple(i for i, pl in enumerate(t.placements) if isinstance(pl, Shard))
+    shard = _tensor_api().Shard
+    return tuple(i for i, pl in enumerate(t.placements) if isinstance(pl, shard))
 
 
 def _all_reduce(value: torch.Tensor, mesh: Any, dims: Sequence[int], op: Any) -> torch.Tensor:
