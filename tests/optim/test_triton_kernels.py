@@ -41,6 +41,7 @@ DEFAULT_JOBS = [
     "scaler:AGD-default/unscaled",  # the user's unscale_, found_inf only
     "nan_policy:raise",
     "nan_policy:skip",
+    "finite:",  # the device-side check: NaN, +-inf, large finite values, each dtype
     "opcheck:",
     "trace:make_fx",
     "trace:aot_eager",

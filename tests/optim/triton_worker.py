@@ -176,6 +176,19 @@ def nan_policy(policy: str) -> None:
         assert opt.skipped_steps == 1
 
 
+def finite(_: str) -> None:
+    """nonfinite_flag: 0 for finite tensors (3e38 included), 1 for one NaN, +inf or -inf in the
+    last block of the last tensor, for float32, float64 and bfloat16."""
+    for dtype in (torch.float32, torch.float64, torch.bfloat16):
+        ts = [torch.randn(n, generator=torch.Generator().manual_seed(n)).to(dtype) for n in (1, 40, 300)]
+        ts.append(torch.full((70,), 3e38, dtype=dtype))
+        assert float(tk.nonfinite_flag(ts)) == 0.0, dtype
+        for bad in (float("nan"), float("inf"), -float("inf")):
+            broken = [t.clone() for t in ts]
+            broken[2][299] = bad
+            assert float(tk.nonfinite_flag(broken)) == 1.0, (dtype, bad)
+
+
 def _adam_args(dtype=torch.float32):
     g = torch.Generator().manual_seed(0)
     shapes = [(5,), (70,), (3, 4)]
@@ -244,7 +257,7 @@ def agnorm(arg: str) -> None:
     assert [float(s) for s in steps] == [float(s) for s in rsteps]
 
 
-JOBS = {f.__name__: f for f in (paths, bf16, coefficients, scaler, nan_policy, opcheck, trace, agnorm)}
+JOBS = {f.__name__: f for f in (paths, bf16, coefficients, scaler, nan_policy, finite, opcheck, trace, agnorm)}
 
 
 def main(jobs: list[str]) -> None:

@@ -27,7 +27,7 @@ def nonfinite_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, flag, D
     for i in range(0, CHUNK, BLOCK):
         offs, mask = L.block(start, i, n, BLOCK)
         x = L.load(x_ptr, offs, mask, tl.float32)
-        bad = bad | ((x * 0.0) != 0.0).to(tl.int32)  # x * 0 is NaN exactly for NaN and +-inf
+        bad = bad | ((x != x) | (tl.abs(x) == float("inf"))).to(tl.int32)  # NaN, +-inf (no fast-math folding)
     tl.store(flag, 1.0, mask=tl.max(bad, axis=0) > 0)
 
 
