@@ -45,6 +45,8 @@ FOREACH_CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "gauss_newton_foreach": ("GaussNewtonDiag", dict(lr=0.1, damping=0.1, estimator="ggn", foreach=True)),
 }
 ALL_CASES = {**CASES, **FOREACH_CASES}
+#: the cases also run on a 2-D mesh (HSDP: replicated over 2 ranks, sharded over 1)
+HSDP_CASES = ("agd_fused", "adagrad_norm_global", "sophia")
 #: the cases checkpointed at step CUT and resumed on the other world size
 CHECKPOINTED = ("agd_fused", "adagrad_norm", "gauss_newton", "sophia")
 STEPS, CUT = 20, 10
@@ -80,13 +82,18 @@ class Run:
         if mode == "ddp":
             model = nn.parallel.DistributedDataParallel(model)
             inner, reduction = model.module, AllReduceMean()
-        elif mode == "fsdp":
+        elif mode in ("fsdp", "hsdp"):
+            from torch.distributed.device_mesh import init_device_mesh
             from torch.distributed.fsdp import fully_shard
 
+            # hsdp: a 2-D mesh, replicated over the 2 ranks and sharded over 1 (Replicate(), Shard(0)):
+            # nothing may be summed over the replicated dimension
+            mesh = (init_device_mesh("cpu", (self.world, 1), mesh_dim_names=("replicate", "shard")) if mode == "hsdp"
+                    else init_device_mesh("cpu", (self.world,)))  # fmt: skip
             reduction = FullReplica(copy.deepcopy(model))
-            fully_shard(model[0])
-            fully_shard(model[2])
-            fully_shard(model)
+            fully_shard(model[0], mesh=mesh)
+            fully_shard(model[2], mesh=mesh)
+            fully_shard(model, mesh=mesh)
             inner = model
         self.model, self.inner = model, inner
         self.opt = getattr(po, name)(model.parameters(), nan_policy=nan_policy, **hyper)
@@ -193,7 +200,7 @@ def _worker(rank: int, world: int, out: str) -> None:
     res: dict[str, Any] = {}
     try:
         for case in ALL_CASES:
-            for mode in ("ddp", "fsdp") if case in CASES else ("fsdp",):
+            for mode in (("ddp", "fsdp") if case in CASES else ("fsdp",)) + (("hsdp",) if case in HSDP_CASES else ()):
                 run = Run(case, mode)
                 run.train(0, CUT)
                 if mode == "fsdp" and case in CHECKPOINTED:

@@ -3,7 +3,8 @@ whole batch, and torch.distributed.checkpoint across world sizes (issue 17).
 
 One module fixture runs everything once (dist_testlib.all_results, about 20 s): every case of
 dist_testlib.CASES for 20 float64 steps on one process, under DDP and under FSDP2 (and of
-FOREACH_CASES, every other optimizer and the foreach paths, under FSDP2)
+FOREACH_CASES, every other optimizer and the foreach paths, under FSDP2; of HSDP_CASES on a 2-D
+mesh, replicated over the 2 ranks: AdaGradNorm's norm must not be summed over that dimension)
 (fully_shard per layer and at the root; uneven shards: the last layer has 3 rows on 2 ranks),
 checkpoints at step 10 resumed on the other world size, and a NaN put in one rank's shard.
 """
@@ -38,7 +39,8 @@ def assert_params_equal(got, want, what):
         torch.testing.assert_close(a, b, rtol=RTOL, atol=ATOL, msg=lambda m: f"{what}, parameter {i}: {m}")
 
 
-@pytest.mark.parametrize(("case", "mode"), [(c, m) for c in L.CASES for m in ("ddp", "fsdp")] + [(c, "fsdp") for c in L.FOREACH_CASES])
+@pytest.mark.parametrize(("case", "mode"), [(c, m) for c in L.CASES for m in ("ddp", "fsdp")] + [(c, "fsdp") for c in L.FOREACH_CASES]
+                         + [(c, "hsdp") for c in L.HSDP_CASES])  # fmt: skip
 def test_two_processes_equal_one_process_on_the_whole_batch(results, case, mode):
     ref = results["single"][case]
     for rank, res in enumerate(results["ranks"]):
@@ -53,12 +55,14 @@ def test_two_processes_equal_one_process_on_the_whole_batch(results, case, mode)
 
 @pytest.mark.parametrize("case", ["agd_loop", "agd_fused", "sophia"])
 def test_diagnostics_are_global_under_fsdp(results, case):
-    """adaptive_fraction / win_rate: the fractions of whole parameters, not of a rank's shard."""
+    """adaptive_fraction / win_rate: the fractions of whole parameters, not of a rank's shard
+    (also on the 2-D mesh)."""
     ref = results["single"][case]["diagnostics"]
     for res in results["ranks"]:
-        got = res[f"{case}/fsdp"]["diagnostics"]
-        assert got["overall"] == pytest.approx(ref["overall"], abs=1e-15)
-        assert got["params"] == ref["params"]
+        for mode in ("fsdp", "hsdp") if case in L.HSDP_CASES else ("fsdp",):
+            got = res[f"{case}/{mode}"]["diagnostics"]
+            assert got["overall"] == pytest.approx(ref["overall"], abs=1e-15), mode
+            assert got["params"] == ref["params"], mode
     assert 0.0 < ref["overall"] < 1.0  # strictly between: a rank's own counts would differ
 
 
