@@ -19,7 +19,10 @@ MODULES = (
     "c09_auto_switch",
     "c10_delta_sensitivity",
     "c11_generalization",
+    "c12_adagrad_anisotropic",
     "c13_adam_gn_fullbatch",
+    "c14_adam_gn_stochastic",
+    "c15_adam_gn_mlp",
 )
 
 
