@@ -199,7 +199,10 @@ def connect(address: str | None = None, *, workers: int | None = None) -> RayExe
             ray.init(address="local" if local else address, logging_level=logging.WARNING, **kwargs)
         except Exception as exc:  # noqa: BLE001 - whatever Ray says, in one line
             where = "cannot start a local Ray instance" if local else f"--address {address}: cannot connect to the Ray cluster"
-            raise RayBackendError(f"{where}: {_first_line(exc)}") from None
+            hint = "" if local or os.environ.get("RAY_AUTH_MODE") else (
+                "; a cluster with token authentication (Ray's default) needs RAY_AUTH_MODE=token here, "
+                "and its token in ~/.ray/auth_token or RAY_AUTH_TOKEN")  # ray.init sends it for an explicit address only then
+            raise RayBackendError(f"{where}: {_first_line(exc)}{hint}") from None
     try:
         ray.get(ray.remote(num_cpus=0)(_probe).remote(), timeout=PROBE_TIMEOUT)
     except Exception as exc:  # noqa: BLE001
