@@ -188,7 +188,7 @@ SIZES = {
              "adam_beta1": 0.9},
     "quick": {"steps": 400, "eval_every": 5, "tol": 1e-6, "scale_ratio": 8.0, "gn_lr": [1e-3, 1.0, 13],
               "adam_lr": [1e-4, 1.0, 17], "adam_beta1": 0.9},
-    "full": {"steps": 3000, "eval_every": 5, "tol": 1e-6, "scale_ratio": 8.0, "gn_lr": [1e-3, 1.0, 49],
+    "full": {"steps": 1500, "eval_every": 5, "tol": 1e-6, "scale_ratio": 8.0, "gn_lr": [1e-3, 1.0, 37],
              "adam_lr": [1e-4, 1.0, 33], "adam_beta1": 0.9},
 }  # fmt: skip
 
