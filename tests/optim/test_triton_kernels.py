@@ -57,9 +57,22 @@ SLOW_JOBS = (
 )
 
 
-def _run(jobs: list[str]) -> tuple[dict[str, dict], str]:
+#: the kernels compiled for sm_90 (no GPU needed): what the interpreter cannot check (the
+#: compiled language: constexpr globals, types, lowering of float64 exp2/log2, bf16 rounding)
+RULE_NAMES = ["agd", "adam", "adabound", "rmsprop", "adagrad", "sophia", "gauss_newton_diag"]
+PTX_DEFAULT = ["ptx:agd/f32/on", "ptx:agd/bf16/on", "ptx:agd/f64/off", "ptx:adam/f32/on", "ptx:finite/bf16",
+               "ptx:adagrad_norm/f32"]  # fmt: skip
+PTX_SLOW = [j for j in [f"ptx:{r}/{dt}/{m}" for r in RULE_NAMES for dt in ("f32", "bf16", "f64") for m in ("on", "off")]
+            + [f"ptx:{k}/{dt}" for k in ("finite", "adagrad_norm") for dt in ("f32", "bf16", "f64")]
+            if j not in PTX_DEFAULT]  # fmt: skip
+
+
+def _run(jobs: list[str], *flags: str, cache: Path | None = None) -> tuple[dict[str, dict], str]:
     env = {k: v for k, v in os.environ.items() if k not in ("TRITON_INTERPRET", "PRECOND_DEFAULT_IMPL")}
-    out = subprocess.run([sys.executable, str(WORKER), *jobs], capture_output=True, text=True, env=env, timeout=3600)
+    if cache is not None:
+        env["TRITON_CACHE_DIR"] = str(cache)  # a fresh cache: every kernel really compiles
+    out = subprocess.run([sys.executable, str(WORKER), *flags, *jobs], capture_output=True, text=True, env=env,
+                         timeout=3600)  # fmt: skip
     results = {}
     for line in out.stdout.splitlines():
         if line.startswith("{"):
@@ -85,6 +98,19 @@ def slow_report(request):
     wanted = [i.callspec.params["job"] for i in request.session.items
               if getattr(i, "originalname", "") == "test_triton_every_case" and hasattr(i, "callspec")]  # fmt: skip
     return _run(wanted)
+
+
+@pytest.fixture(scope="module")
+def ptx_report(request, tmp_path_factory):
+    """The compile jobs selected in this session, in one child without the interpreter."""
+    wanted = [i.callspec.params["job"] for i in request.session.items
+              if getattr(i, "originalname", "") == "test_triton_compiles_for_sm90" and hasattr(i, "callspec")]  # fmt: skip
+    return _run(wanted, "--compiled", cache=tmp_path_factory.mktemp("triton-cache"))
+
+
+@pytest.mark.parametrize("job", PTX_DEFAULT + [pytest.param(j, marks=pytest.mark.slow) for j in PTX_SLOW])
+def test_triton_compiles_for_sm90(job, ptx_report):
+    _check(job, ptx_report)
 
 
 @pytest.mark.parametrize("job", DEFAULT_JOBS)

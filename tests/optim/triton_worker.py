@@ -5,7 +5,8 @@
 script (``python triton_worker.py JOB...``) instead of running the checks in pytest's process.
 Each job is ``kind:argument`` (see ``JOBS``); for each one line of JSON is printed:
 ``{"job": ..., "ok": bool, "error": str, "seconds": float}``. The checks compare against the
-reference loop with the same helpers and tolerances as ``test_fast_paths.py``.
+reference loop with the same helpers and tolerances as ``test_fast_paths.py``. With
+``--compiled`` first (no interpreter), the ``ptx`` jobs compile the kernels for sm_90.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ import time
 import traceback
 import warnings
 
-os.environ["TRITON_INTERPRET"] = "1"
-os.environ["PRECOND_TRITON_ON_CPU"] = "1"
+#: ``--compiled``: no interpreter; the ``ptx`` jobs compile the kernels for a GPU target instead
+COMPILED = sys.argv[1:2] == ["--compiled"]
+if not COMPILED:
+    os.environ["TRITON_INTERPRET"] = "1"
+    os.environ["PRECOND_TRITON_ON_CPU"] = "1"
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
@@ -257,7 +261,45 @@ def agnorm(arg: str) -> None:
     assert [float(s) for s in steps] == [float(s) for s in rsteps]
 
 
-JOBS = {f.__name__: f for f in (paths, bf16, coefficients, scaler, nan_policy, finite, opcheck, trace, agnorm)}
+PTX_ARGS = dict(ptrs="*i64", n_tensors="i32", numels="*i64", chunk_tensor="*i32", chunk_start="*i64", hyper="*fp64",
+                scale_ptr="*fp32", skip_ptr="*fp32", flag="*fp32", out="*fp64", acc_ptr="*fp64")  # fmt: skip
+
+
+def ptx(arg: str) -> None:
+    """``rule/dtype/on|off``, ``finite/dtype`` or ``adagrad_norm/dtype``: the kernel compiles for
+    an H100/H200 (sm_90: ``triton.compile`` with an explicit target, to PTX and cubin; no GPU
+    needed), with every boolean option on (weight decay L2, maximize, GradScaler's scale, the
+    skip flag) or off (decoupled decay)."""
+    import inspect
+
+    import triton
+    import triton.language as tl
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    assert not os.environ.get("TRITON_INTERPRET"), "run with --compiled"
+    name, dt, *mode = arg.split("/")
+    DT = {"f32": tl.float32, "bf16": tl.bfloat16, "f64": tl.float64}[dt]
+    CT = tl.float64 if DT == tl.float64 else tl.float32
+    block = dict(BLOCK=1024, CHUNK=8192)
+    if name == "finite":
+        kernels = [(tk.finite.nonfinite_kernel, dict(DT=DT, **block))]
+    elif name == "adagrad_norm":
+        an = tk.adagrad_norm
+        kernels = [(an.sumsq_kernel, dict(DT=DT, WD=1, **block)), (an.apply_kernel, dict(DT=DT, CT=CT, WD=1, MAXIMIZE=True, **block))]
+    else:
+        tr, on = tk.RULES[name], mode == ["on"]
+        consts = dict(DT=DT, CT=CT, WD=1 if on else 2, MAXIMIZE=on, HAS_SCALE=on, HAS_SKIP=on, **block)
+        kernels = [(tr.kernel, {**consts, **{o: on for o in tr.options}})]
+    for fn, consts in kernels:
+        names = list(inspect.signature(fn.fn).parameters)
+        signature = {n: "constexpr" if n in consts else PTX_ARGS[n] for n in names}
+        src = ASTSource(fn=fn, signature=signature, constexprs={(names.index(k),): v for k, v in consts.items()})
+        compiled = triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": 4, "enable_fp_fusion": True})
+        assert ".entry" in compiled.asm["ptx"] and compiled.asm["cubin"], "no PTX/cubin"
+
+
+JOBS = {f.__name__: f for f in (paths, bf16, coefficients, scaler, nan_policy, finite, opcheck, trace, agnorm, ptx)}
 
 
 def main(jobs: list[str]) -> None:
@@ -282,4 +324,4 @@ class _null:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main(sys.argv[2:] if COMPILED else sys.argv[1:])

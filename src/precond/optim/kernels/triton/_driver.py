@@ -113,8 +113,7 @@ def launch(tr: TritonRule, params: list[Tensor], grads: list[Tensor], state: lis
             plan.ptrs, plan.n_tensors, plan.numels, plan.chunk_tensor, plan.chunk_start, row,
             row if grad_scale is None else grad_scale, row if skip is None else skip,
             DT=TL_DTYPES[dtype], CT=TL_DTYPES[ct], WD=WD_CODES[weight_decay], MAXIMIZE=bool(maximize),
-            HAS_SCALE=grad_scale is not None, HAS_SKIP=skip is not None, BLOCK=CONFIG.block, CHUNK=CONFIG.chunk,
-            num_warps=CONFIG.num_warps, **opts,
+            HAS_SCALE=grad_scale is not None, HAS_SKIP=skip is not None, **CONFIG.launch_options(), **opts,
         )  # fmt: skip
     if skip is not None:
         torch._foreach_add_(steps, skip, alpha=-1.0)  # a skipped step is not counted

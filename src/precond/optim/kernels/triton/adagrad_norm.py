@@ -90,7 +90,7 @@ def adagrad_norm_step(groups: Scope, accumulator: torch.Tensor, state_steps: lis
             part = torch.empty(plan.n_chunks, dtype=torch.float64, device=device)
             sumsq_kernel[(plan.n_chunks,)](plan.ptrs, plan.n_tensors, plan.numels, plan.chunk_tensor, plan.chunk_start, row,
                                            part, DT=TL_DTYPES[dtype], WD=L.WD_CODES[pre.weight_decay],
-                                           BLOCK=CONFIG.block, CHUNK=CONFIG.chunk)  # fmt: skip
+                                           **CONFIG.launch_options())  # fmt: skip
             sums.append(part.sum())
             plans.append((plan, row, dtype, pre))
     if sums:
@@ -99,7 +99,7 @@ def adagrad_norm_step(groups: Scope, accumulator: torch.Tensor, state_steps: lis
         ct = torch.float64 if dtype == torch.float64 else torch.float32
         apply_kernel[(plan.n_chunks,)](plan.ptrs, plan.n_tensors, plan.numels, plan.chunk_tensor, plan.chunk_start, row,
                                        acc, DT=TL_DTYPES[dtype], CT=TL_DTYPES[ct], WD=L.WD_CODES[pre.weight_decay],
-                                       MAXIMIZE=bool(pre.maximize), BLOCK=CONFIG.block, CHUNK=CONFIG.chunk)  # fmt: skip
+                                       MAXIMIZE=bool(pre.maximize), **CONFIG.launch_options())  # fmt: skip
     if acc is not accumulator:
         accumulator.copy_(acc)
     if state_steps:

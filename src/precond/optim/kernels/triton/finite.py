@@ -47,5 +47,5 @@ def nonfinite_flag(tensors: list[torch.Tensor]) -> torch.Tensor:
         p = _plan.plan([ts], CONFIG.chunk, flag.device)
         if p.n_chunks:
             nonfinite_kernel[(p.n_chunks,)](p.ptrs, p.n_tensors, p.numels, p.chunk_tensor, p.chunk_start, flag,
-                                            DT=TL_DTYPES[dtype], BLOCK=CONFIG.block, CHUNK=CONFIG.chunk)  # fmt: skip
+                                            DT=TL_DTYPES[dtype], **CONFIG.launch_options())  # fmt: skip
     return flag
