@@ -176,7 +176,7 @@ def figure(n: Mapping[str, Any], base: Path) -> Path:
     return F.done(fig, base)
 
 
-LR = {"SGD": [0.1, 1000.0, 9], "AdaGrad": [0.003, 30.0, 9], "AdaGrad-Norm": [0.01, 100.0, 9]}
+LR = {"SGD": [0.1, 1000.0, 7], "AdaGrad": [0.003, 30.0, 7], "AdaGrad-Norm": [0.01, 100.0, 7]}
 
 CLAIM = Claim(
     id="C12",
@@ -199,7 +199,7 @@ CLAIM = Claim(
         "quick": {"alpha": 1.0, "batches": [8, 4096], "digits_batches": [8, 128], "seeds": [0], "steps": 100, "problem": {},
                   "lr": {"SGD": [0.1, 1000.0, 6], "AdaGrad": [0.003, 30.0, 6], "AdaGrad-Norm": [0.01, 100.0, 6]}},
         "full": {"alpha": 1.0, "batches": [8, 64, 512, 4096], "digits_batches": [8, 64, 512], "seeds": [0, 1, 2],
-                 "steps": 300, "problem": {}, "lr": LR},
+                 "steps": 200, "problem": {}, "lr": LR},
     },  # fmt: skip
     experiments=experiments,
     computations=computations,

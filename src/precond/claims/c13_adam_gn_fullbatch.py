@@ -184,7 +184,7 @@ def figure(n: Mapping[str, Any], base: Path) -> Path:
 
 
 SIZES = {
-    "tiny": {"steps": 60, "eval_every": 1, "tol": 1e-2, "scale_ratio": 8.0, "gn_lr": [0.02, 0.16, 4], "adam_lr": [0.003, 0.3, 3],
+    "tiny": {"steps": 60, "eval_every": 1, "tol": 1e-2, "scale_ratio": 8.0, "gn_lr": [0.02, 0.16, 3], "adam_lr": [0.003, 0.3, 3],
              "adam_beta1": 0.9},
     "quick": {"steps": 400, "eval_every": 5, "tol": 1e-6, "scale_ratio": 8.0, "gn_lr": [1e-3, 1.0, 13],
               "adam_lr": [1e-4, 1.0, 17], "adam_beta1": 0.9},

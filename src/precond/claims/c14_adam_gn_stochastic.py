@@ -205,11 +205,11 @@ CLAIM = Claim(
          "breaks). Any CI on the wrong side: not reproduced; straddling or a tuned lr at its grid's edge: at most "
          "inconclusive. Intermediate batch sizes are reported, not tested.",
     sizes={
-        "tiny": {"alphas": [0.0, 1.0], "batches": [1, None], "seeds": [0], "steps": 80, "lr": [0.01, 0.1, 2],
+        "tiny": {"alphas": [0.0, 1.0], "batches": [1, None], "seeds": [0], "steps": 60, "lr": [0.01, 0.1, 2],
                  "ratio_lr": 0.01, "gn_beta2": 0.999},
         "quick": {"alphas": [0.0, 1.0], "batches": [1, None], "seeds": [0, 1], "steps": 300, "lr": [1e-3, 3.0, 5],
                   "ratio_lr": 0.01, "gn_beta2": 0.999},
-        "full": {"alphas": [0.0, 1 / 3, 2 / 3, 1.0], "batches": [1, 16, None], "seeds": [0, 1, 2], "steps": 1000,
+        "full": {"alphas": [0.0, 1 / 3, 2 / 3, 1.0], "batches": [1, 16, None], "seeds": [0, 1, 2], "steps": 500,
                  "lr": [1e-3, 3.0, 7], "ratio_lr": 0.01, "gn_beta2": 0.999},
     },  # fmt: skip
     experiments=experiments,

@@ -109,8 +109,8 @@ CLAIM = Claim(
         "tiny": {"seeds": [0], "steps": 60, "target": {"parity": 0.5, "staircase": 2.0}, "gn_damping": 1e-8,
                  "lr": {"Adam": [1e-3, 1e-2, 2], "GN^-1": [1e-3, 1e-2, 2], "GN^-1/2": [1e-3, 1e-2, 2]}},
         "quick": {"seeds": [0, 1], "steps": 150, "target": {"parity": 0.1, "staircase": 0.1}, "gn_damping": 1e-8, "lr": LR},
-        "full": {"seeds": list(range(5)), "steps": 500, "target": {"parity": 0.1, "staircase": 0.1}, "gn_damping": 1e-8,
-                 "lr": {"Adam": [3e-4, 0.3, 6], "GN^-1": [1e-4, 0.1, 6], "GN^-1/2": [1e-3, 1.0, 6]}},
+        "full": {"seeds": [0, 1, 2, 3], "steps": 300, "target": {"parity": 0.1, "staircase": 0.1}, "gn_damping": 1e-8,
+                 "lr": {"Adam": [3e-4, 0.3, 5], "GN^-1": [1e-4, 0.1, 5], "GN^-1/2": [1e-3, 1.0, 5]}},
     },  # fmt: skip
     experiments=experiments,
     measure=measure,
