@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 import traceback
@@ -269,7 +270,7 @@ def ptx(arg: str) -> None:
     """``rule/dtype/on|off``, ``finite/dtype`` or ``adagrad_norm/dtype``: the kernel compiles for
     an H100/H200 (sm_90: ``triton.compile`` with an explicit target, to PTX and cubin; no GPU
     needed), with every boolean option on (weight decay L2, maximize, GradScaler's scale, the
-    skip flag) or off (decoupled decay)."""
+    skip flag) or off (decoupled decay), with 16-byte vector loads in the PTX."""
     import inspect
 
     import triton
@@ -281,7 +282,7 @@ def ptx(arg: str) -> None:
     name, dt, *mode = arg.split("/")
     DT = {"f32": tl.float32, "bf16": tl.bfloat16, "f64": tl.float64}[dt]
     CT = tl.float64 if DT == tl.float64 else tl.float32
-    block = dict(BLOCK=1024, CHUNK=8192)
+    block = dict(BLOCK=1024, CHUNK=8192, VEC=16 // {"f32": 4, "bf16": 2, "f64": 8}[dt])
     if name == "finite":
         kernels = [(tk.finite.nonfinite_kernel, dict(DT=DT, **block))]
     elif name == "adagrad_norm":
@@ -296,7 +297,10 @@ def ptx(arg: str) -> None:
         signature = {n: "constexpr" if n in consts else PTX_ARGS[n] for n in names}
         src = ASTSource(fn=fn, signature=signature, constexprs={(names.index(k),): v for k, v in consts.items()})
         compiled = triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": 4, "enable_fp_fusion": True})
-        assert ".entry" in compiled.asm["ptx"] and compiled.asm["cubin"], "no PTX/cubin"
+        ptx_text = compiled.asm["ptx"]
+        assert ".entry" in ptx_text and compiled.asm["cubin"], "no PTX/cubin"
+        # 16-byte loads: the main launch's alignment and mask hints reached the compiler
+        assert re.search(r"ld\.global[\w.:]*\.v[24]\.", ptx_text), f"{fn.fn.__name__}: no vector loads in the PTX"
 
 
 JOBS = {f.__name__: f for f in (paths, bf16, coefficients, scaler, nan_policy, finite, opcheck, trace, agnorm, ptx)}

@@ -104,17 +104,16 @@ def launch(tr: TritonRule, params: list[Tensor], grads: list[Tensor], state: lis
     opts = dict(zip(tr.options, (bool(o) for o in options)))
     for dtype, idx in by_dtype.items():
         pick = (lambda lst: [lst[i] for i in idx] if lst else []) if len(idx) < n else (lambda lst: lst)
-        columns = [pick(params), pick(grads), *[pick(lst) for lst in lists], pick(steps), *([pick(counts)] if counts else [])]
-        plan = _plan.plan(columns, CONFIG.chunk, device)
-        if plan.n_chunks == 0:
-            continue
+        data = [pick(params), pick(grads), *[pick(lst) for lst in lists]]
+        columns = [*data, pick(steps), *([pick(counts)] if counts else [])]
         ct = torch.float64 if dtype == torch.float64 else torch.float32
-        tr.kernel[(plan.n_chunks,)](
-            plan.ptrs, plan.n_tensors, plan.numels, plan.chunk_tensor, plan.chunk_start, row,
-            row if grad_scale is None else grad_scale, row if skip is None else skip,
-            DT=TL_DTYPES[dtype], CT=TL_DTYPES[ct], WD=WD_CODES[weight_decay], MAXIMIZE=bool(maximize),
-            HAS_SCALE=grad_scale is not None, HAS_SKIP=skip is not None, **CONFIG.launch_options(), **opts,
-        )  # fmt: skip
+        for plan in _plan.plan(columns, CONFIG.chunk, device, _plan.vector_width(data, params[idx[0]].element_size())):
+            tr.kernel[(plan.n_chunks,)](
+                plan.ptrs, plan.n_tensors, plan.numels, plan.chunk_tensor, plan.chunk_start, row,
+                row if grad_scale is None else grad_scale, row if skip is None else skip,
+                DT=TL_DTYPES[dtype], CT=TL_DTYPES[ct], WD=WD_CODES[weight_decay], MAXIMIZE=bool(maximize),
+                HAS_SCALE=grad_scale is not None, HAS_SKIP=skip is not None, VEC=plan.vec, **CONFIG.launch_options(), **opts,
+            )  # fmt: skip
     if skip is not None:
         torch._foreach_add_(steps, skip, alpha=-1.0)  # a skipped step is not counted
 

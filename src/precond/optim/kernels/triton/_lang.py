@@ -30,15 +30,19 @@ WD_CODES = {"none": 0, "l2": 1, "decoupled": 2, "fixed": 3}
 
 
 @helper
-def tensor_ptr(ptrs, column, n_tensors, t, DT: tl.constexpr):
-    """The typed pointer to tensor ``t`` of list ``column``."""
-    return tl.load(ptrs + column * n_tensors + t).to(tl.pointer_type(DT))
+def tensor_ptr(ptrs, column, n_tensors, t, DT: tl.constexpr, VEC: tl.constexpr):
+    """The typed pointer to tensor ``t`` of list ``column``; ``VEC > 1``: 16-byte aligned (the
+    launch checked it), so that the compiler may use vector loads and stores."""
+    ptr = tl.load(ptrs + column * n_tensors + t).to(tl.pointer_type(DT))
+    if VEC > 1:
+        ptr = tl.multiple_of(ptr, 16)
+    return ptr
 
 
 @helper
 def step_of(ptrs, column, n_tensors, t):
     """Tensor ``t``'s step counter (a float32 scalar, already incremented), in double."""
-    return tl.load(tensor_ptr(ptrs, column, n_tensors, t, tl.float32)).to(tl.float64)
+    return tl.load(tensor_ptr(ptrs, column, n_tensors, t, tl.float32, 1)).to(tl.float64)
 
 
 @helper
@@ -67,19 +71,28 @@ def div(a, b):
 
 
 @helper
-def chunk(chunk_tensor, chunk_start, numels, skip_ptr, HAS_SKIP: tl.constexpr):
-    """This program's tensor index ``t``, first element, and the tensor's element count (0
-    when the step is skipped on the device: every block is then masked off)."""
+def chunk(chunk_tensor, chunk_start, numels, skip_ptr, HAS_SKIP: tl.constexpr, VEC: tl.constexpr):
+    """This program's tensor index ``t``, first element, and the launch's element count of the
+    tensor (0 when the step is skipped on the device: every block is then masked off). Under
+    ``VEC > 1`` (a main launch, :mod:`._plan`) the first element and the count are multiples of
+    ``VEC``."""
     pid = tl.program_id(0)
     t = tl.load(chunk_tensor + pid)
-    return t, tl.load(chunk_start + pid), live(tl.load(numels + t), skip_ptr, HAS_SKIP)
+    start = tl.load(chunk_start + pid)
+    if VEC > 1:
+        start = tl.multiple_of(start, VEC)
+    return t, start, live(tl.load(numels + t), skip_ptr, HAS_SKIP)
 
 
 @helper
-def block(start, i, n, BLOCK: tl.constexpr):
-    """Offsets and mask of block ``i`` of the chunk starting at ``start``."""
+def block(start, i, n, BLOCK: tl.constexpr, VEC: tl.constexpr):
+    """Offsets and mask of block ``i`` of the chunk starting at ``start`` (the mask constant
+    over runs of ``VEC`` elements: ``n`` is a multiple of ``VEC``)."""
     offs = start + i + tl.arange(0, BLOCK)
-    return offs, offs < n
+    mask = offs < n
+    if VEC > 1:
+        mask = tl.max_constancy(mask, VEC)
+    return offs, mask
 
 
 @helper

@@ -36,19 +36,19 @@ def adabound_coefficients(hyper, t):
 @triton.jit
 def adabound_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, scale_ptr, skip_ptr,
                     DT: tl.constexpr, CT: tl.constexpr, WD: tl.constexpr, MAXIMIZE: tl.constexpr,
-                    HAS_SCALE: tl.constexpr, HAS_SKIP: tl.constexpr, BLOCK: tl.constexpr, CHUNK: tl.constexpr,
+                    HAS_SCALE: tl.constexpr, HAS_SKIP: tl.constexpr, BLOCK: tl.constexpr, CHUNK: tl.constexpr, VEC: tl.constexpr,
                     AMSBOUND: tl.constexpr):  # fmt: skip
-    t, start, n = L.chunk(chunk_tensor, chunk_start, numels, skip_ptr, HAS_SKIP)
-    p_ptr = L.tensor_ptr(ptrs, 0, n_tensors, t, DT)
-    g_ptr = L.tensor_ptr(ptrs, 1, n_tensors, t, DT)
-    m_ptr = L.tensor_ptr(ptrs, 2, n_tensors, t, DT)
-    v_ptr = L.tensor_ptr(ptrs, 3, n_tensors, t, DT)
-    vm_ptr = L.tensor_ptr(ptrs, 4, n_tensors, t, DT)
+    t, start, n = L.chunk(chunk_tensor, chunk_start, numels, skip_ptr, HAS_SKIP, VEC)
+    p_ptr = L.tensor_ptr(ptrs, 0, n_tensors, t, DT, VEC)
+    g_ptr = L.tensor_ptr(ptrs, 1, n_tensors, t, DT, VEC)
+    m_ptr = L.tensor_ptr(ptrs, 2, n_tensors, t, DT, VEC)
+    v_ptr = L.tensor_ptr(ptrs, 3, n_tensors, t, DT, VEC)
+    vm_ptr = L.tensor_ptr(ptrs, 4, n_tensors, t, DT, VEC)
     k = adabound_coefficients(hyper, L.step_of(ptrs, 5, n_tensors, t))
     beta1, one_m_b1, beta2, one_m_b2 = k[0].to(CT), k[1].to(CT), k[2].to(CT), k[3].to(CT)
     eps, step_size, lower, upper = k[4].to(CT), k[5].to(CT), k[6].to(CT), k[7].to(CT)
     for i in range(0, CHUNK, BLOCK):
-        offs, mask = L.block(start, i, n, BLOCK)
+        offs, mask = L.block(start, i, n, BLOCK, VEC)
         p, g = L.pre_step(p_ptr, g_ptr, offs, mask, hyper, scale_ptr, CT, HAS_SCALE, WD, MAXIMIZE)
         m = L.load(m_ptr, offs, mask, CT) * beta1 + one_m_b1 * g
         v = L.load(v_ptr, offs, mask, CT) * beta2 + one_m_b2 * (g * g)

@@ -28,16 +28,16 @@ def adagrad_coefficients(hyper, t):
 @triton.jit
 def adagrad_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, scale_ptr, skip_ptr,
                    DT: tl.constexpr, CT: tl.constexpr, WD: tl.constexpr, MAXIMIZE: tl.constexpr,
-                   HAS_SCALE: tl.constexpr, HAS_SKIP: tl.constexpr, BLOCK: tl.constexpr, CHUNK: tl.constexpr,
+                   HAS_SCALE: tl.constexpr, HAS_SKIP: tl.constexpr, BLOCK: tl.constexpr, CHUNK: tl.constexpr, VEC: tl.constexpr,
                    EPS_INSIDE: tl.constexpr):  # fmt: skip
-    t, start, n = L.chunk(chunk_tensor, chunk_start, numels, skip_ptr, HAS_SKIP)
-    p_ptr = L.tensor_ptr(ptrs, 0, n_tensors, t, DT)
-    g_ptr = L.tensor_ptr(ptrs, 1, n_tensors, t, DT)
-    s_ptr = L.tensor_ptr(ptrs, 2, n_tensors, t, DT)
+    t, start, n = L.chunk(chunk_tensor, chunk_start, numels, skip_ptr, HAS_SKIP, VEC)
+    p_ptr = L.tensor_ptr(ptrs, 0, n_tensors, t, DT, VEC)
+    g_ptr = L.tensor_ptr(ptrs, 1, n_tensors, t, DT, VEC)
+    s_ptr = L.tensor_ptr(ptrs, 2, n_tensors, t, DT, VEC)
     k = adagrad_coefficients(hyper, L.step_of(ptrs, 3, n_tensors, t))
     neg_clr, eps = k[0].to(CT), k[1].to(CT)
     for i in range(0, CHUNK, BLOCK):
-        offs, mask = L.block(start, i, n, BLOCK)
+        offs, mask = L.block(start, i, n, BLOCK, VEC)
         p, g = L.pre_step(p_ptr, g_ptr, offs, mask, hyper, scale_ptr, CT, HAS_SCALE, WD, MAXIMIZE)
         s = L.load(s_ptr, offs, mask, CT) + g * g
         p = p + neg_clr * L.div(g, L.sqrt_eps(s, eps, EPS_INSIDE))

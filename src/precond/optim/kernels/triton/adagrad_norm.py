@@ -29,13 +29,13 @@ from ._driver import hyper_row
 
 @triton.jit
 def sumsq_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, out, DT: tl.constexpr, WD: tl.constexpr,
-                 BLOCK: tl.constexpr, CHUNK: tl.constexpr):  # fmt: skip
-    t, start, n = L.chunk(chunk_tensor, chunk_start, numels, hyper, False)
-    p_ptr = L.tensor_ptr(ptrs, 0, n_tensors, t, DT)
-    g_ptr = L.tensor_ptr(ptrs, 1, n_tensors, t, DT)
+                 BLOCK: tl.constexpr, CHUNK: tl.constexpr, VEC: tl.constexpr):  # fmt: skip
+    t, start, n = L.chunk(chunk_tensor, chunk_start, numels, hyper, False, VEC)
+    p_ptr = L.tensor_ptr(ptrs, 0, n_tensors, t, DT, VEC)
+    g_ptr = L.tensor_ptr(ptrs, 1, n_tensors, t, DT, VEC)
     acc = tl.zeros((BLOCK,), dtype=tl.float64)
     for i in range(0, CHUNK, BLOCK):
-        offs, mask = L.block(start, i, n, BLOCK)
+        offs, mask = L.block(start, i, n, BLOCK, VEC)
         p, g = L.pre_step(p_ptr, g_ptr, offs, mask, hyper, hyper, tl.float64, False, WD, False)  # the sign: squared
         acc += g * g
     tl.store(out + tl.program_id(0), tl.sum(acc, axis=0))
@@ -44,13 +44,13 @@ def sumsq_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, out,
 @triton.jit
 def apply_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, acc_ptr, DT: tl.constexpr,
                  CT: tl.constexpr, WD: tl.constexpr, MAXIMIZE: tl.constexpr, BLOCK: tl.constexpr,
-                 CHUNK: tl.constexpr):  # fmt: skip
-    t, start, n = L.chunk(chunk_tensor, chunk_start, numels, hyper, False)
-    p_ptr = L.tensor_ptr(ptrs, 0, n_tensors, t, DT)
-    g_ptr = L.tensor_ptr(ptrs, 1, n_tensors, t, DT)
+                 CHUNK: tl.constexpr, VEC: tl.constexpr):  # fmt: skip
+    t, start, n = L.chunk(chunk_tensor, chunk_start, numels, hyper, False, VEC)
+    p_ptr = L.tensor_ptr(ptrs, 0, n_tensors, t, DT, VEC)
+    g_ptr = L.tensor_ptr(ptrs, 1, n_tensors, t, DT, VEC)
     scale = (-tl.load(hyper + 1) / (tl.sqrt(tl.load(acc_ptr)) + tl.load(hyper + 2))).to(CT)  # -lr / (b_t + eps)
     for i in range(0, CHUNK, BLOCK):
-        offs, mask = L.block(start, i, n, BLOCK)
+        offs, mask = L.block(start, i, n, BLOCK, VEC)
         p, g = L.pre_step(p_ptr, g_ptr, offs, mask, hyper, hyper, CT, False, WD, MAXIMIZE)
         L.store(p_ptr, offs, p + scale * g, mask)
 
@@ -84,22 +84,21 @@ def adagrad_norm_step(groups: Scope, accumulator: torch.Tensor, state_steps: lis
         c = adagrad_norm_coefficients(h)
         row = hyper_row([float(pre.factor), c.lr, c.eps], device)
         for dtype, idx in _buckets(ps).items():
-            plan = _plan.plan([[ps[i] for i in idx], [gs[i] for i in idx]], CONFIG.chunk, device)
-            if plan.n_chunks == 0:
-                continue
-            part = torch.empty(plan.n_chunks, dtype=torch.float64, device=device)
-            sumsq_kernel[(plan.n_chunks,)](plan.ptrs, plan.n_tensors, plan.numels, plan.chunk_tensor, plan.chunk_start, row,
-                                           part, DT=TL_DTYPES[dtype], WD=L.WD_CODES[pre.weight_decay],
-                                           **CONFIG.launch_options())  # fmt: skip
-            sums.append(part.sum())
-            plans.append((plan, row, dtype, pre))
+            columns = [[ps[i] for i in idx], [gs[i] for i in idx]]
+            for plan in _plan.plan(columns, CONFIG.chunk, device, _plan.vector_width(columns, ps[idx[0]].element_size())):
+                part = torch.empty(plan.n_chunks, dtype=torch.float64, device=device)
+                sumsq_kernel[(plan.n_chunks,)](plan.ptrs, plan.n_tensors, plan.numels, plan.chunk_tensor, plan.chunk_start,
+                                               row, part, DT=TL_DTYPES[dtype], WD=L.WD_CODES[pre.weight_decay],
+                                               VEC=plan.vec, **CONFIG.launch_options())  # fmt: skip
+                sums.append(part.sum())
+                plans.append((plan, row, dtype, pre))
     if sums:
         acc += torch.stack(sums).sum()
     for plan, row, dtype, pre in plans:
         ct = torch.float64 if dtype == torch.float64 else torch.float32
         apply_kernel[(plan.n_chunks,)](plan.ptrs, plan.n_tensors, plan.numels, plan.chunk_tensor, plan.chunk_start, row,
                                        acc, DT=TL_DTYPES[dtype], CT=TL_DTYPES[ct], WD=L.WD_CODES[pre.weight_decay],
-                                       MAXIMIZE=bool(pre.maximize), **CONFIG.launch_options())  # fmt: skip
+                                       MAXIMIZE=bool(pre.maximize), VEC=plan.vec, **CONFIG.launch_options())  # fmt: skip
     if acc is not accumulator:
         accumulator.copy_(acc)
     if state_steps:

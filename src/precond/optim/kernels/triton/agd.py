@@ -42,15 +42,15 @@ def agd_coefficients(hyper, t):
 @triton.jit
 def agd_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, scale_ptr, skip_ptr,
                DT: tl.constexpr, CT: tl.constexpr, WD: tl.constexpr, MAXIMIZE: tl.constexpr,
-               HAS_SCALE: tl.constexpr, HAS_SKIP: tl.constexpr, BLOCK: tl.constexpr, CHUNK: tl.constexpr,
+               HAS_SCALE: tl.constexpr, HAS_SKIP: tl.constexpr, BLOCK: tl.constexpr, CHUNK: tl.constexpr, VEC: tl.constexpr,
                AMSGRAD: tl.constexpr, WIN: tl.constexpr, CLIP: tl.constexpr):  # fmt: skip
-    t, start, n = L.chunk(chunk_tensor, chunk_start, numels, skip_ptr, HAS_SKIP)
-    p_ptr = L.tensor_ptr(ptrs, 0, n_tensors, t, DT)
-    g_ptr = L.tensor_ptr(ptrs, 1, n_tensors, t, DT)
-    m_ptr = L.tensor_ptr(ptrs, 2, n_tensors, t, DT)
-    b_ptr = L.tensor_ptr(ptrs, 3, n_tensors, t, DT)
-    bm_ptr = L.tensor_ptr(ptrs, 4, n_tensors, t, DT)
-    z_ptr = L.tensor_ptr(ptrs, 5, n_tensors, t, DT)
+    t, start, n = L.chunk(chunk_tensor, chunk_start, numels, skip_ptr, HAS_SKIP, VEC)
+    p_ptr = L.tensor_ptr(ptrs, 0, n_tensors, t, DT, VEC)
+    g_ptr = L.tensor_ptr(ptrs, 1, n_tensors, t, DT, VEC)
+    m_ptr = L.tensor_ptr(ptrs, 2, n_tensors, t, DT, VEC)
+    b_ptr = L.tensor_ptr(ptrs, 3, n_tensors, t, DT, VEC)
+    bm_ptr = L.tensor_ptr(ptrs, 4, n_tensors, t, DT, VEC)
+    z_ptr = L.tensor_ptr(ptrs, 5, n_tensors, t, DT, VEC)
     k = agd_coefficients(hyper, L.step_of(ptrs, 6, n_tensors, t))
     beta1, beta2, c_m, c_g = k[0].to(CT), k[1].to(CT), k[2].to(CT), k[3].to(CT)
     floor, win_z, win_tau = k[4].to(CT), k[6].to(CT), k[7].to(CT)
@@ -59,7 +59,7 @@ def agd_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, scale_
     win_u, win_zc = (-2.0 * k[7] * k[5]).to(CT), (2.0 * k[7]).to(CT)
     clip = tl.load(hyper + 6).to(CT)
     for i in range(0, CHUNK, BLOCK):
-        offs, mask = L.block(start, i, n, BLOCK)
+        offs, mask = L.block(start, i, n, BLOCK, VEC)
         p, g = L.pre_step(p_ptr, g_ptr, offs, mask, hyper, scale_ptr, CT, HAS_SCALE, WD, MAXIMIZE)
         m = L.load(m_ptr, offs, mask, CT)
         b = L.load(b_ptr, offs, mask, CT)

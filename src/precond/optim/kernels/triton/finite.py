@@ -20,12 +20,12 @@ from ._config import CONFIG, TL_DTYPES
 
 @triton.jit
 def nonfinite_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, flag, DT: tl.constexpr,
-                     BLOCK: tl.constexpr, CHUNK: tl.constexpr):  # fmt: skip
-    t, start, n = L.chunk(chunk_tensor, chunk_start, numels, flag, False)
-    x_ptr = L.tensor_ptr(ptrs, 0, n_tensors, t, DT)
+                     BLOCK: tl.constexpr, CHUNK: tl.constexpr, VEC: tl.constexpr):  # fmt: skip
+    t, start, n = L.chunk(chunk_tensor, chunk_start, numels, flag, False, VEC)
+    x_ptr = L.tensor_ptr(ptrs, 0, n_tensors, t, DT, VEC)
     bad = tl.zeros((BLOCK,), dtype=tl.int32)
     for i in range(0, CHUNK, BLOCK):
-        offs, mask = L.block(start, i, n, BLOCK)
+        offs, mask = L.block(start, i, n, BLOCK, VEC)
         x = L.load(x_ptr, offs, mask, tl.float32)
         bad = bad | ((x != x) | (tl.abs(x) == float("inf"))).to(tl.int32)  # NaN, +-inf (no fast-math folding)
     tl.store(flag, 1.0, mask=tl.max(bad, axis=0) > 0)
@@ -44,8 +44,7 @@ def nonfinite_flag(tensors: list[torch.Tensor]) -> torch.Tensor:
         else:
             flag = torch.maximum(flag, (~torch.isfinite(t).all()).to(torch.float32).to(flag.device))
     for dtype, ts in by_dtype.items():
-        p = _plan.plan([ts], CONFIG.chunk, flag.device)
-        if p.n_chunks:
+        for p in _plan.plan([ts], CONFIG.chunk, flag.device, _plan.vector_width([ts], ts[0].element_size())):
             nonfinite_kernel[(p.n_chunks,)](p.ptrs, p.n_tensors, p.numels, p.chunk_tensor, p.chunk_start, flag,
-                                            DT=TL_DTYPES[dtype], **CONFIG.launch_options())  # fmt: skip
+                                            DT=TL_DTYPES[dtype], VEC=p.vec, **CONFIG.launch_options())  # fmt: skip
     return flag

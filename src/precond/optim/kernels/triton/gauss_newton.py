@@ -34,18 +34,18 @@ def gauss_newton_coefficients(hyper, t, k):
 @triton.jit
 def gauss_newton_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, scale_ptr, skip_ptr,
                         DT: tl.constexpr, CT: tl.constexpr, WD: tl.constexpr, MAXIMIZE: tl.constexpr,
-                        HAS_SCALE: tl.constexpr, HAS_SKIP: tl.constexpr, BLOCK: tl.constexpr, CHUNK: tl.constexpr,
+                        HAS_SCALE: tl.constexpr, HAS_SKIP: tl.constexpr, BLOCK: tl.constexpr, CHUNK: tl.constexpr, VEC: tl.constexpr,
                         RSQRT: tl.constexpr, MOMENTUM: tl.constexpr):  # fmt: skip
-    t, start, n = L.chunk(chunk_tensor, chunk_start, numels, skip_ptr, HAS_SKIP)
-    p_ptr = L.tensor_ptr(ptrs, 0, n_tensors, t, DT)
-    g_ptr = L.tensor_ptr(ptrs, 1, n_tensors, t, DT)
-    m_ptr = L.tensor_ptr(ptrs, 2, n_tensors, t, DT)
-    h_ptr = L.tensor_ptr(ptrs, 3, n_tensors, t, DT)
+    t, start, n = L.chunk(chunk_tensor, chunk_start, numels, skip_ptr, HAS_SKIP, VEC)
+    p_ptr = L.tensor_ptr(ptrs, 0, n_tensors, t, DT, VEC)
+    g_ptr = L.tensor_ptr(ptrs, 1, n_tensors, t, DT, VEC)
+    m_ptr = L.tensor_ptr(ptrs, 2, n_tensors, t, DT, VEC)
+    h_ptr = L.tensor_ptr(ptrs, 3, n_tensors, t, DT, VEC)
     c = gauss_newton_coefficients(hyper, L.step_of(ptrs, 4, n_tensors, t), L.step_of(ptrs, 5, n_tensors, t))
     beta1, one_m_b1, bc1, bc2 = c[0].to(CT), (1.0 - c[0]).to(CT), c[1].to(CT), c[2].to(CT)
     damping, neg_lr = c[3].to(CT), c[4].to(CT)
     for i in range(0, CHUNK, BLOCK):
-        offs, mask = L.block(start, i, n, BLOCK)
+        offs, mask = L.block(start, i, n, BLOCK, VEC)
         p, g = L.pre_step(p_ptr, g_ptr, offs, mask, hyper, scale_ptr, CT, HAS_SCALE, WD, MAXIMIZE)
         u = g
         if MOMENTUM:

@@ -26,16 +26,16 @@ def sophia_coefficients(hyper, t):
 @triton.jit
 def sophia_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, scale_ptr, skip_ptr,
                   DT: tl.constexpr, CT: tl.constexpr, WD: tl.constexpr, MAXIMIZE: tl.constexpr,
-                  HAS_SCALE: tl.constexpr, HAS_SKIP: tl.constexpr, BLOCK: tl.constexpr, CHUNK: tl.constexpr):  # fmt: skip
-    t, start, n = L.chunk(chunk_tensor, chunk_start, numels, skip_ptr, HAS_SKIP)
-    p_ptr = L.tensor_ptr(ptrs, 0, n_tensors, t, DT)
-    g_ptr = L.tensor_ptr(ptrs, 1, n_tensors, t, DT)
-    m_ptr = L.tensor_ptr(ptrs, 2, n_tensors, t, DT)
-    h_ptr = L.tensor_ptr(ptrs, 3, n_tensors, t, DT)
+                  HAS_SCALE: tl.constexpr, HAS_SKIP: tl.constexpr, BLOCK: tl.constexpr, CHUNK: tl.constexpr, VEC: tl.constexpr):  # fmt: skip
+    t, start, n = L.chunk(chunk_tensor, chunk_start, numels, skip_ptr, HAS_SKIP, VEC)
+    p_ptr = L.tensor_ptr(ptrs, 0, n_tensors, t, DT, VEC)
+    g_ptr = L.tensor_ptr(ptrs, 1, n_tensors, t, DT, VEC)
+    m_ptr = L.tensor_ptr(ptrs, 2, n_tensors, t, DT, VEC)
+    h_ptr = L.tensor_ptr(ptrs, 3, n_tensors, t, DT, VEC)
     k = sophia_coefficients(hyper, L.step_of(ptrs, 4, n_tensors, t))
     beta1, one_m_b1, rho_bs, eps, neg_lr = k[0].to(CT), (1.0 - k[0]).to(CT), k[1].to(CT), k[2].to(CT), k[3].to(CT)
     for i in range(0, CHUNK, BLOCK):
-        offs, mask = L.block(start, i, n, BLOCK)
+        offs, mask = L.block(start, i, n, BLOCK, VEC)
         p, g = L.pre_step(p_ptr, g_ptr, offs, mask, hyper, scale_ptr, CT, HAS_SCALE, WD, MAXIMIZE)
         m = L.load(m_ptr, offs, mask, CT) * beta1 + one_m_b1 * g
         h = L.load(h_ptr, offs, mask, CT)
