@@ -197,7 +197,7 @@ CLAIM = Claim(
          f"below {EXACT:g}; (3) on Beale from (-2.5, -2.5) the share of the grid's lrs where AGD ends closer than Adam "
          f"(its interval: the share of significant wins .. 1 - the share of significant losses, a win being a "
          f"log-t CI of the paired distance ratio below 1) lies above 0.5; a bound on the other side: not reproduced.",
-    sizes={"tiny": _size([0], 60, 60, [0.01, 1.0, 3]), "quick": _size([0, 1, 2, 3, 4], 1000, 1000, [1e-3, 1.0, 7]),
+    sizes={"tiny": _size([0], 60, 60, [0.01, 1.0, 3]), "quick": _size([0, 1, 2, 3, 4], 500, 1000, [1e-3, 1.0, 7]),
            "full": _size(list(range(10)), 3000, 1000, [1e-3, 1.0, 13])},
     experiments=experiments,
     measure=measure,
