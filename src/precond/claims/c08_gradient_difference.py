@@ -148,7 +148,7 @@ def _size(seeds: list[int], lrs: list[float], steps: int) -> dict[str, Any]:
 
 CLAIM = Claim(
     id="C8",
-    title="Stepwise gradient difference ~ H dw",
+    title="Gradient difference ~ H dw",
     source="seed 000 (AGD, arXiv 2312.01658), section 3.1 (Taylor argument) and 'next check 1'",
     statement="AGD's stepwise gradient difference approximates H(w_t)(w_t - w_{t-1}): exactly on a quadratic with "
               "b1 = 0; on Beale and Rosenbrock its relative error grows with the step size.",
