@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 # The CPU wheel of torch; a plain `torch` requirement would pull a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install demo test test-slow test-all bench clean
+.PHONY: install demo test test-slow test-all bench gpu-check clean
 
 install: $(VENV)/.installed
 
@@ -45,6 +45,14 @@ test-all: install
 
 bench: install
 	$(VENV)/bin/precond bench step
+
+# On a machine with a GPU (torch with CUDA, triton): the CUDA tests, then the CUDA bench in fp32
+# and bf16 (docs/fast_steps.md, "GPU path"; not part of `make test`)
+GPU_BENCH = $(VENV)/bin/precond bench step --device cuda --optimizers agd,agd_amsgrad,adam,amsgrad,adamw --paths foreach,fused --no-memory
+gpu-check:
+	$(PY) -m pytest -q tests/optim/test_triton_cuda.py tests/optim/test_fast_paths_cuda.py
+	$(GPU_BENCH) --json bench_cuda_fp32.json
+	$(GPU_BENCH) --dtype bfloat16 --json bench_cuda_bf16.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
