@@ -1,11 +1,13 @@
 """Batched sweeps of network problems: ``C`` runs of a stackable problem as one stacked model.
 
-Run ``i`` (config ``cfgs[i]``) starts from ``problem.model(seed_i)``, flattened into row ``i`` of
-one ``(C, d)`` parameter ``X``, and sees at step ``t`` the ``t``-th batch of
-``problem.batches(seed_i)``: exactly the initialization and the data order of its one-by-one
-run (:func:`precond.experiments.runner.run_one`). Each distinct seed's stream is drawn once per
-step; runs of one seed share its batch, and when every stream gives the same tensors (full
-batch) all rows take them without copies. The losses of all rows come from one stacked forward
+Run ``i`` (config ``cfgs[i]``) starts from ``problem.model(seed_i)``, whose parameters are row
+``i`` of one ``(C, n_k)`` tensor per parameter (:meth:`precond.problems.stacked.RowLayout.stack`),
+and sees at step ``t`` the ``t``-th batch of ``problem.batches(seed_i)``: exactly the
+initialization and the data order of its one-by-one run
+(:func:`precond.experiments.runner.run_one`). Each distinct seed's stream is drawn once per
+step; runs of one seed share its batch without copies when they are equally many and side by
+side (:func:`.vectorized.run_group` orders the rows by seed), and when every stream gives the
+same tensors (full batch) all rows take them. The losses of all rows come from one stacked forward
 (:class:`precond.problems.stacked.StackedProblem`: batched matrix products for the known
 models, ``functional_call`` under ``vmap`` for others), so one ``backward`` and one optimizer
 step advance every run; the driver (divergence per row, evaluations, records) is
@@ -58,27 +60,29 @@ def chunks(n: int, groups: int, workers: int, max_rows: int = STACK_ROWS) -> int
 
 
 class Rows:
-    """The rows of a batch of runs, as :func:`.vectorized.run_group` drives them: ``X0`` ``(C, d)``
-    the initial rows, ``loss(X, t)`` the ``(C,)`` training losses at step ``t`` (called once per
-    step, in order), ``metrics(X, rows, wanted)`` ``problem.evaluate`` of the given rows; here row
-    by row, each loaded into ``probe``'s parameters ``probe_params``."""
+    """The rows of a batch of runs, as :func:`.vectorized.run_group` drives them: ``P0`` the
+    initial rows as ``(C, n_k)`` tensors (run ``i``'s point is the concatenation of their rows
+    ``i``: one ``(C, d)`` tensor for flat problems, one per parameter for stacked models),
+    ``loss(P, t)`` the ``(C,)`` training losses at step ``t`` (called once per step, in order),
+    ``metrics(P, rows, wanted)`` ``problem.evaluate`` of the given rows; here row by row, each
+    loaded into ``probe``'s parameters ``probe_params``."""
 
     mode = ""
     problem: Any
-    X0: torch.Tensor
+    P0: list[torch.Tensor]
     probe: torch.nn.Module
     probe_params: list[torch.Tensor]
 
-    def loss(self, X: torch.Tensor, t: int) -> torch.Tensor:  # pragma: no cover - abstract
+    def loss(self, P: list[torch.Tensor], t: int) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def metrics(self, X: torch.Tensor, rows: list[int], wanted: tuple[str, ...]) -> list[dict[str, Any]]:
+    def metrics(self, P: list[torch.Tensor], rows: list[int], wanted: tuple[str, ...]) -> list[dict[str, Any]]:
         from .runner import _metrics_of
 
         out = []
         for i in rows:
             with torch.no_grad():
-                torch.nn.utils.vector_to_parameters(X[i].detach(), self.probe_params)
+                torch.nn.utils.vector_to_parameters(torch.cat([q[i].detach() for q in P]), self.probe_params)
             out.append(_metrics_of(self.problem, self.probe, wanted))
         return out
 
@@ -99,23 +103,27 @@ class StackedRows(Rows):
         self.probe = self._model(problem, cfgs[0].seed)
         models = [made[c.seed] for c in cfgs]
         self.probe_params = [p for p in self.probe.parameters() if p.requires_grad]
-        self.X0 = torch.stack([torch.nn.utils.parameters_to_vector([p for p in m.parameters() if p.requires_grad]).detach()
-                               for m in models])  # fmt: skip
+        self.layout = RowLayout(self.probe)
+        self.P0 = self.layout.stack(models)
         frozen = [n for n, p in self.probe.named_parameters() if not p.requires_grad]
         self.frozen = {n: torch.stack([dict(m.named_parameters())[n].detach() for m in models]) for n in frozen}
         self.streams = [problem.batches(s) for s in seeds]
-        self.row_stream = torch.tensor([seeds.index(c.seed) for c in cfgs])
+        stream = [seeds.index(c.seed) for c in cfgs]
+        self.row_stream = torch.tensor(stream)
+        n = len(cfgs) // len(seeds)  # rows of one seed side by side, as many for each: they read its batch as it is
+        self.blocks = stream == [k for k in range(len(seeds)) for _ in range(n)]
         self.first = [next(s) for s in self.streams]
         self.problem, self.stacked = problem, StackedProblem(problem, self.probe, self.first[0])
-        self.layout = RowLayout(self.probe)
 
     @staticmethod
     def _model(problem: Any, seed: int) -> torch.nn.Module:
         torch.manual_seed(seed)  # as run_one makes it
         return problem.model(seed)
 
-    def _rows(self, t: int) -> tuple[Any, bool]:
-        """The step's batch of every row, and whether all rows share one."""
+    def _rows(self, t: int) -> Any:
+        """The step's batches stacked to ``(S, ...)`` as :meth:`StackedProblem.loss` reads them: one
+        (``S = 1``) when all rows share it (one seed, or full batch), one per seed when the rows of
+        each seed are side by side (:attr:`blocks`), else one per row."""
         from precond.problems import Batch
 
         if t == 1:
@@ -123,12 +131,12 @@ class StackedRows(Rows):
         else:
             batches = [next(s) for s in self.streams]
         b0 = batches[0]
-        if all(b.inputs is b0.inputs and b.targets is b0.targets for b in batches):  # one seed, or full batch
-            return Batch(b0.inputs, b0.targets, t), True
-        x = torch.stack([b.inputs for b in batches]).index_select(0, self.row_stream)
-        y = torch.stack([b.targets for b in batches]).index_select(0, self.row_stream)
-        return Batch(x, y, t), False
+        if all(b.inputs is b0.inputs and b.targets is b0.targets for b in batches):
+            return Batch(b0.inputs.unsqueeze(0), b0.targets.unsqueeze(0), t)
+        x, y = torch.stack([b.inputs for b in batches]), torch.stack([b.targets for b in batches])
+        if self.blocks:
+            return Batch(x, y, t)
+        return Batch(x.index_select(0, self.row_stream), y.index_select(0, self.row_stream), t)
 
-    def loss(self, X: torch.Tensor, t: int) -> torch.Tensor:
-        rows, shared = self._rows(t)
-        return self.stacked.loss(self.layout(X, self.frozen), rows, shared)
+    def loss(self, P: list[torch.Tensor], t: int) -> torch.Tensor:
+        return self.stacked.loss(self.layout(P, self.frozen), self._rows(t))

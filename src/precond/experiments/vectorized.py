@@ -55,13 +55,13 @@ def batchable_config(cfg: RunConfig) -> bool:
             and cfg.hyperparameters.get("nan_policy", "raise") == "raise")  # fmt: skip
 
 
-def nonfinite_rows(grad: torch.Tensor) -> torch.Tensor:
-    """``(C,)``: which rows of ``grad`` ``(C, d)`` hold a NaN or an inf. A row's sum is finite when all
-    its entries are (one cheap pass); only rows whose sum is not (an entry is not, or the sum
-    overflowed) are checked entry by entry."""
-    out = ~torch.isfinite(grad.sum(-1))
+def nonfinite_rows(grads: list[torch.Tensor]) -> torch.Tensor:
+    """``(C,)``: which rows of the ``(C, n_k)`` tensors ``grads`` hold a NaN or an inf. A row's sum is
+    finite when all its entries are (one cheap pass); only rows whose sum is not (an entry is not,
+    or the sum overflowed) are checked entry by entry."""
+    out = ~torch.isfinite(torch.stack([g.sum(-1) for g in grads]).sum(0))
     if bool(out.any()):
-        out[out.clone()] = ~torch.isfinite(grad[out]).all(-1)
+        out[out.clone()] = ~torch.stack([torch.isfinite(g[out]).all(-1) for g in grads]).all(0)
     return out
 
 
@@ -76,6 +76,7 @@ def run_group(cfgs: list[RunConfig], problem: ProblemHandle | None = None) -> li
     """Run configs that share :func:`group_key` as one batch; one record per config, in order.
     ``problem``: their problem as their sweep resolved it (default: resolved from the first config)."""
     from precond.optim import get_optimizer
+    from precond.optim._finite import all_finite
     from precond.problems import DTYPES
 
     t0 = time.perf_counter()
@@ -84,6 +85,8 @@ def run_group(cfgs: list[RunConfig], problem: ProblemHandle | None = None) -> li
         raise ValueError("run_group: configs differ in more than seed and lr")
     handle = problem or c0.resolve_problem()
     problem = handle.build()
+    order = sorted(range(len(cfgs)), key=lambda i: cfgs[i].seed)  # the rows of one seed side by side: they share its batches
+    cfgs = [cfgs[i] for i in order]
     if handle.vectorizable:
         runs: Rows = FlatRows(problem, cfgs, DTYPES[c0.dtype])
     elif handle.stackable:
@@ -91,23 +94,27 @@ def run_group(cfgs: list[RunConfig], problem: ProblemHandle | None = None) -> li
     else:
         raise ValueError(f"run_group: problem {handle.name!r} is neither vectorizable nor stackable; run its configs one by one")
     C = len(cfgs)
-    X = runs.X0.clone().requires_grad_(True)  # (C, d)
-    d = X.shape[1]
+    P = [p.clone().requires_grad_(True) for p in runs.P0]  # (C, n_k) each
+    d = sum(p.shape[1] for p in P)
     cls = get_optimizer(c0.optimizer)
     default_lr = inspect.signature(cls.__init__).parameters["lr"].default
     lrs = [float(c.hyperparameters.get("lr", default_lr)) for c in cfgs]
     hp = {k: v for k, v in c0.hyperparameters.items() if k != "lr"}
-    opt = cls.batched(X, lrs, **hp)  # one lr per row, each validated; the reference loop
+    # one lr per row, each validated; the rule's fused kernel with one coefficient row per run. The
+    # driver checks every row's gradient itself (a non-finite one is that row's divergence) and
+    # zeroes the rows it stops, so the optimizer's own all-rows check is not needed: 'propagate'
+    opt = cls.batched(P, lrs, **dict(hp, nan_policy="propagate"))
     active = torch.ones(C, dtype=torch.bool)
+    everyone = True  # every row still runs (active.all())
     diverged_step = [None] * C
     histories: list[dict[str, list[Any]]] = [{"step": [], "train_loss": []} for _ in range(C)]
     track = c0.trajectory and d in (1, 2)
-    traj = [X.detach().clone()] if track else []
+    traj = [torch.cat(P, 1).detach()] if track else []
 
     def record(step: int, losses: torch.Tensor, with_frac: bool) -> None:
         fr = opt.adaptive_fraction()["rows"] if with_frac and hasattr(opt, "adaptive_fraction") else None
         rows = torch.nonzero(active).flatten().tolist()
-        for i, metrics in zip(rows, runs.metrics(X, rows, c0.metrics)):
+        for i, metrics in zip(rows, runs.metrics(P, rows, c0.metrics)):
             h = histories[i]
             h["step"].append(step)
             h["train_loss"].append(float(losses[i]))
@@ -118,27 +125,34 @@ def run_group(cfgs: list[RunConfig], problem: ProblemHandle | None = None) -> li
 
     reached = torch.full((C,), -1, dtype=torch.long)  # budget.target: the first step whose loss is <= target, minus 1
     for t in range(1, c0.steps + 1):
-        loss = runs.loss(X, t)
+        loss = runs.loss(P, t)
         lv = loss.detach()
         if t == 1:
             record(0, lv, False)
         if c0.target is not None:
             reached[active & (reached < 0) & (lv <= c0.target)] = t - 1
-        bad = active & (~torch.isfinite(lv) | (lv > c0.divergence_bound))
-        opt.zero_grad(set_to_none=True)
-        torch.where(active & ~bad, loss, torch.zeros_like(loss)).sum().backward()
-        grad = X.grad
-        bad |= active & nonfinite_rows(grad)
-        for i in torch.nonzero(bad).flatten().tolist():
-            diverged_step[i] = t
-        active &= ~bad
-        if not bool(active.any()):
-            break
-        if not bool(active.all()):
-            grad[~active] = 0.0
+        fine = torch.isfinite(lv) & (lv <= c0.divergence_bound)
+        for p in P:
+            p.grad = None  # opt.zero_grad(set_to_none=True) without its profiler scaffolding
+        if everyone and bool(fine.all()):  # the common step: every row runs, no loss diverged, no masks
+            loss.sum().backward()
+            bad = None if all_finite([p.grad for p in P]) else nonfinite_rows([p.grad for p in P])
+        else:
+            bad = active & ~fine
+            torch.where(active & ~bad, loss, torch.zeros_like(loss)).sum().backward()
+            bad |= active & nonfinite_rows([p.grad for p in P])
+        if bad is not None:
+            for i in torch.nonzero(bad).flatten().tolist():
+                diverged_step[i] = t
+            active &= ~bad
+            everyone = bool(active.all())
+            if not bool(active.any()):
+                break
+            for p in P if not everyone else ():
+                p.grad[~active] = 0.0
         opt.step()
         if track:
-            traj.append(X.detach().clone())
+            traj.append(torch.cat(P, 1).detach())
         if t % c0.eval_every == 0 or t == c0.steps:
             record(t, lv, True)
     wall = (time.perf_counter() - t0) / C
@@ -158,12 +172,15 @@ def run_group(cfgs: list[RunConfig], problem: ProblemHandle | None = None) -> li
             h["trajectory"] = steps_rows[i, :n].tolist()
         out.append({"status": status, "diverged_step": diverged_step[i], "final_metrics": final, "history": h,
                     "wall_time": wall, "mode": f"{runs.mode}[{C}]"})  # fmt: skip
-    return out
+    back = [None] * C
+    for k, i in enumerate(order):
+        back[i] = out[k]
+    return back
 
 
 class FlatRows(Rows):
     """The rows of a batch of runs of a vectorizable ``problem`` (:class:`.batched_modules.Rows`):
-    ``X0`` the initial points, ``loss(X, t)`` the values ``problem.value(X, t)``."""
+    ``P0`` the initial points as one ``(C, d)`` tensor, ``loss(P, t)`` the values ``problem.value(X, t)``."""
 
     mode = "vectorized"
 
@@ -172,14 +189,14 @@ class FlatRows(Rows):
         for c in cfgs:
             torch.manual_seed(c.seed)
             rows.append(problem.initial_point(c.seed).reshape(-1).to(dtype))
-        self.problem, self.X0 = problem, torch.stack(rows)
+        self.problem, self.P0 = problem, [torch.stack(rows)]
         self.probe = problem.model(cfgs[0].seed).to(dtype)
         self.probe_params = [p for p in self.probe.parameters() if p.requires_grad]
-        if sum(p.numel() for p in self.probe_params) != self.X0.shape[1] or not torch.equal(
+        if sum(p.numel() for p in self.probe_params) != self.P0[0].shape[1] or not torch.equal(
             torch.nn.utils.parameters_to_vector(self.probe_params).detach(), rows[0]
         ):
             raise ValueError(f"{type(problem).__name__}: initial_point(seed) is not the flattened model(seed); cannot vectorize")
 
-    def loss(self, X: torch.Tensor, t: int) -> torch.Tensor:
-        return self.problem.value(X, t)
+    def loss(self, P: list[torch.Tensor], t: int) -> torch.Tensor:
+        return self.problem.value(P[0], t)
 

@@ -213,24 +213,33 @@ class PrecondOptimizer(Optimizer):
         cls([torch.zeros((), requires_grad=True)], **hyperparameters)
 
     @classmethod
-    def batched(cls, param: torch.Tensor, lrs: Sequence[float], **hyperparameters: Any) -> "PrecondOptimizer":
+    def batched(cls, param: torch.Tensor | Sequence[torch.Tensor], lrs: Sequence[float], **hyperparameters: Any) -> "PrecondOptimizer":
         """``C = len(lrs)`` independent runs of this rule as one optimizer over ``param``, the
-        ``(C, ...)`` stack of their parameters: row ``i`` steps with lr ``lrs[i]``, all rows with
-        the same other ``hyperparameters`` (:mod:`precond.experiments.vectorized` uses it).
+        ``(C, ...)`` stack of their parameters (or several such tensors, all of one rank: one per
+        parameter of a stacked model): row ``i`` steps with lr ``lrs[i]``, all rows with the same
+        other ``hyperparameters`` (:mod:`precond.experiments.vectorized` uses it).
 
         Only for :attr:`batchable` (elementwise) rules. Every lr is validated as the
         constructor's ``lr``. The lrs are kept in the group's private :data:`ROW_LR` tensor of
         shape ``(C, 1, ...)``; the group's ``lr`` is 1.0 and multiplies them, so an LR scheduler
-        scales every row alike (:func:`group_lr`). The step runs the reference loop.
+        scales every row alike (:func:`group_lr`). The step runs the rule's fused kernel on the
+        stacked tensors with one coefficient row per run (:mod:`precond.optim.kernels._host`), or
+        its reference loop, which broadcasts the ``(C, 1, ...)`` lrs.
         """
         if not cls.batchable:
             raise TypeError(f"{cls.__name__} cannot run batched: its rule is not elementwise over the rows of a stacked parameter")
         if "lr" in hyperparameters:
             raise TypeError(f"{cls.__name__}.batched: give the learning rates as lrs (one per row), not lr")
         lrs = [float(lr) for lr in lrs]
-        if param.dim() < 1 or param.shape[0] != len(lrs):
-            raise ValueError(f"{cls.__name__}.batched: {len(lrs)} lrs for a parameter of shape {tuple(param.shape)}: give one per row")
-        opt = cls([param], lr=1.0, **dict(hyperparameters, foreach=False, fused=False))
+        params = [param] if isinstance(param, torch.Tensor) else list(param)
+        for p in params:
+            if p.dim() < 1 or p.shape[0] != len(lrs):
+                raise ValueError(f"{cls.__name__}.batched: {len(lrs)} lrs for a parameter of shape {tuple(p.shape)}: give one per row")
+        if len({p.dim() for p in params}) > 1:
+            raise ValueError(f"{cls.__name__}.batched: stacked parameters of ranks {sorted({p.dim() for p in params})}: "
+                             "give them all as (C, n) (one lr tensor (C, 1, ...) broadcasts over each)")  # fmt: skip
+        param = params[0]
+        opt = cls(params, lr=1.0, **hyperparameters)
         group = opt.param_groups[0]
         for lr in lrs:
             opt._validate_group(dict(group, lr=lr))

@@ -62,10 +62,10 @@ class AGD(PrecondOptimizer):
         Returns ``{"overall": f, "groups": [f, ...], "params": [[f or None, ...], ...]}``:
         over every coordinate with state, per param group, and per parameter in the order of
         ``group["params"]`` (``None`` where nothing was stepped yet). An optimizer made by
-        :meth:`batched` also gives ``"rows"``: one fraction per row of its stacked parameter
+        :meth:`batched` also gives ``"rows"``: one fraction per row of its stacked parameters
         (``None`` before the first step).
         """
-        counts, rows = [], None
+        counts, rows, row_hits, row_total = [], None, 0, 0
         for group in self.param_groups:
             entries = []
             key = "max_exp_avg_sq" if group["amsgrad"] else "exp_avg_sq"
@@ -77,8 +77,10 @@ class AGD(PrecondOptimizer):
                 b = local(state[key])  # a DTensor's shard: the counts are summed over shards below
                 b = torch.view_as_real(b) if b.is_complex() else b
                 mask = agd_adaptive_mask(b, int(state["step"]), beta2=group["betas"][1], delta=group["delta"])
-                if ROW_LR in group:
-                    rows = mask.double().reshape(mask.shape[0], -1).mean(1).tolist()
+                if ROW_LR in group:  # every stacked parameter's rows together
+                    row_hits = row_hits + mask.double().reshape(mask.shape[0], -1).sum(1)
+                    row_total += mask[0].numel()
+                    rows = (row_hits / row_total).tolist()
                 entries.append((state[key], int(mask.sum()), mask.numel()))
             counts.append(entries)
         out = fraction_summary(counts)  # global under FSDP2 (precond.optim.distributed)

@@ -1,15 +1,19 @@
 """Stacked models: ``C`` copies of one architecture, each with its own parameters, evaluated as
 one computation (the batched sweeps of network problems, :mod:`precond.experiments.batched_modules`).
 
-Run ``i``'s parameters are row ``i`` of a ``(C, d)`` tensor ``X``; :func:`split_rows` views it as
-the model's parameters, each stacked to ``(C, *shape)``. The stacked forward
-:func:`stacked_forward` maps inputs ``(C, *input)`` (row ``i``: run ``i``'s batch) to outputs
-``(C, *output)`` with row ``i`` equal to ``model_i(inputs_i)``:
+Run ``i``'s parameters are row ``i`` of the model's parameters stacked to ``(C, *shape)``
+(:class:`RowLayout`: views of one ``(C, n_k)`` tensor per parameter, or of the rows of one
+``(C, d)`` tensor, :func:`split_rows`). The stacked forward :func:`stacked_forward` maps inputs
+``(S, *input)`` to outputs ``(C, *output)`` with row ``i`` equal to ``model_i(inputs_{i // (C/S)})``:
+``S = C`` gives every run its own batch, and ``S < C`` (a divisor of ``C``) lets ``C/S``
+consecutive runs share one (runs of one seed: the same data order), without copies:
 
 * for :class:`~.models.MLP`, :class:`~.models.CNN1d`, the regressions' weight vector and
   ``nn.Sequential``/``nn.Linear``/``nn.Conv1d``/parameter-free activations, as batched
-  matrix products: ``Linear``: ``y_i = x_i W_i^T + b_i`` by ``torch.baddbmm``; ``Conv1d``: the
-  ``C`` convolutions as one grouped convolution (``groups = C``, inputs ``(B, C c_in, L)``);
+  matrix products: ``Linear``: ``y_i^T = W_i x_i^T + b_i`` by ``torch.baddbmm``, the ``C/S``
+  weights of runs sharing an input as one ``(C/S out, in)`` matrix (``(C/S) out x in x B``
+  products, faster than ``C/S`` small ones); ``Conv1d``: the ``C`` convolutions as one grouped
+  convolution (``groups = C``, inputs ``(B, C c_in, L)``);
 * for any other model, ``torch.func.functional_call`` under ``torch.func.vmap``
   (``randomness="error"``: a model that draws random numbers is refused).
 
@@ -54,17 +58,25 @@ def check_stateless(model: nn.Module, where: str) -> None:
 
 
 class RowLayout:
-    """Where the trainable parameters of ``model`` (in ``parameters()`` order) lie in a row of ``X``."""
+    """The trainable parameters of ``model`` (in ``parameters()`` order) stacked for ``C`` runs:
+    one ``(C, n_k)`` tensor per parameter (:meth:`stack`), or the rows of one ``(C, d)`` tensor
+    (their concatenation, the order of ``parameters_to_vector``)."""
 
     def __init__(self, model: nn.Module) -> None:
         self.parts = [(name, p.shape) for name, p in model.named_parameters() if p.requires_grad]
         self.sizes = [s.numel() for _, s in self.parts]
 
-    def __call__(self, X: torch.Tensor, frozen: Params | None = None) -> Params:
-        """The parameters as views of the rows of ``X`` ``(C, d)``, each ``(C, *shape)``; ``frozen``:
-        the stacked others."""
-        views = X.split(self.sizes, dim=1)  # one split: its backward is one cat
-        return {**(frozen or {}), **{name: v.view(X.shape[0], *s) for (name, s), v in zip(self.parts, views)}}
+    def stack(self, models: list[nn.Module]) -> list[torch.Tensor]:
+        """The trainable parameters of ``models`` (one run each), parameter by parameter: ``(C, n_k)`` tensors."""
+        per_model = [[p for p in m.parameters() if p.requires_grad] for m in models]
+        return [torch.stack([ps[k].detach().reshape(-1) for ps in per_model]) for k in range(len(self.parts))]
+
+    def __call__(self, X: torch.Tensor | list[torch.Tensor], frozen: Params | None = None) -> Params:
+        """The parameters, each ``(C, *shape)``: views of the ``(C, n_k)`` tensors of :meth:`stack`
+        (their backward is a view too), or of the rows of ``X`` ``(C, d)`` (one split, whose backward
+        is one ``cat``); ``frozen``: the stacked others."""
+        views = X.split(self.sizes, dim=1) if isinstance(X, torch.Tensor) else X
+        return {**(frozen or {}), **{name: v.view(v.shape[0], *s) for (name, s), v in zip(self.parts, views)}}
 
 
 def split_rows(model: nn.Module, X: torch.Tensor, frozen: Params | None = None) -> Params:
@@ -72,20 +84,37 @@ def split_rows(model: nn.Module, X: torch.Tensor, frozen: Params | None = None) 
     return RowLayout(model)(X, frozen)
 
 
+def rows_of(x: torch.Tensor, C: int) -> torch.Tensor:
+    """Inputs ``(S, ...)`` shared by groups of ``C/S`` consecutive runs as ``(C, ...)``, one per run
+    (a view for ``S = 1``, else a copy)."""
+    S = x.shape[0]
+    if S == C:
+        return x
+    if C % S:
+        raise ValueError(f"stacked inputs: {S} groups cannot be shared by {C} runs; give C or a divisor of C groups")
+    return x.unsqueeze(1).expand(S, C // S, *x.shape[1:]).reshape(C, *x.shape[1:])
+
+
 # ---- batched forms of known modules ---------------------------------------------------------------
 def _linear(m: nn.Linear, P: Params, pre: str, x: torch.Tensor) -> torch.Tensor:
     # y_i^T = W_i x_i^T + b_i: the weight's gradient is then (dy_i)^T x_i, a product MKL does fast for
     # few outputs (x_i^T dy_i, its transpose, is several times slower there); y comes out as a
-    # transposed view, which the next layer's x^T reads back contiguously
+    # transposed view, which the next layer's x^T reads back contiguously. Inputs (S, ...) shared by
+    # C/S runs: their weights as one (C/S out, in) matrix (a view when W is (C, out, in) contiguous)
     W, b = P[pre + "weight"], P.get(pre + "bias")
-    xt = x.reshape(W.shape[0], -1, x.shape[-1]).transpose(1, 2)
-    y = torch.bmm(W, xt) if b is None else torch.baddbmm(b.unsqueeze(2), W, xt)
-    return y.transpose(1, 2).reshape(*x.shape[:-1], W.shape[1])
+    C, out, S = W.shape[0], W.shape[1], x.shape[0]
+    if C % S:
+        x, S = rows_of(x, C), C  # refuses
+    xt = x.reshape(S, -1, x.shape[-1]).transpose(1, 2)
+    Wg = W.reshape(S, -1, W.shape[2])
+    y = torch.bmm(Wg, xt) if b is None else torch.baddbmm(b.reshape(S, -1, 1), Wg, xt)
+    return y.view(C, out, -1).transpose(1, 2).reshape(C, *x.shape[1:-1], out)
 
 
 def _conv1d(m: nn.Conv1d, P: Params, pre: str, x: torch.Tensor) -> torch.Tensor:
     W, b = P[pre + "weight"], P.get(pre + "bias")
     C, c_out = W.shape[:2]
+    x = rows_of(x, C)
     B = x.shape[1]
     y = F.conv1d(x.transpose(0, 1).reshape(B, C * m.in_channels, x.shape[-1]), W.reshape(C * c_out, *W.shape[2:]),
                  None if b is None else b.reshape(-1), m.stride, m.padding, m.dilation, m.groups * C)  # fmt: skip
@@ -110,6 +139,7 @@ def _cnn1d(m: CNN1d, P: Params, pre: str, x: torch.Tensor) -> torch.Tensor:
 
 def _weights(m: LinearModel, P: Params, pre: str, x: torch.Tensor) -> torch.Tensor:
     w = P[pre + "x"]  # LinearModel.forward: inputs @ x per row
+    x = rows_of(x, w.shape[0])
     return torch.bmm(x.reshape(w.shape[0], -1, w.shape[1]), w.unsqueeze(-1)).reshape(x.shape[:-1])
 
 
@@ -134,11 +164,11 @@ def has_form(model: nn.Module) -> bool:
 
 def stacked_forward(model: nn.Module) -> Callable[[Params, torch.Tensor], torch.Tensor]:
     """``f(P, inputs) -> outputs``: row ``i`` of the outputs is ``model`` with the parameters
-    ``P[name][i]`` applied to ``inputs[i]`` (see the module docstring for how)."""
+    ``P[name][i]`` applied to ``inputs[i // (C/S)]`` (inputs ``(S, ...)``; see the module docstring for how)."""
     if has_form(model):
         return lambda P, x: _apply(model, P, "", x)
     call = torch.func.vmap(lambda P, x: torch.func.functional_call(model, P, (x,)), randomness="error")
-    return call
+    return lambda P, x: call(P, rows_of(x, next(iter(P.values())).shape[0]))
 
 
 def loss_rows(loss_type: str, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -181,11 +211,12 @@ class StackedProblem:
     ``(C, *shape)``, :class:`RowLayout`); ``batch`` is one run's first batch (to check the problem's
     ``forward``).
 
-    ``loss(P, rows, shared)`` ``(C,)``: row ``i`` on ``rows.inputs[i], rows.targets[i]``
-    (``shared``: every row on ``rows.inputs, rows.targets``). When the problem's ``forward`` is
-    its model's output up to a reshape and its ``loss`` the base class's (``fast``):
-    :func:`stacked_forward` and :func:`loss_rows`; else its own ``loss`` under ``vmap``.
-    (Evaluation stays row by row: on whole data sets the stacked forward measured slower.)
+    ``loss(P, rows)`` ``(C,)``: row ``i`` on ``rows.inputs[i // (C/S)], rows.targets[i // (C/S)]``,
+    inputs and targets stacked to ``(S, ...)`` (``S = C``: a batch per run; ``S = 1``: one batch
+    for all). When the problem's ``forward`` is its model's output up to a reshape and its
+    ``loss`` the base class's (``fast``): :func:`stacked_forward` and :func:`loss_rows`; else its
+    own ``loss`` under ``vmap``. (Evaluation stays row by row: on whole data sets the stacked
+    forward measured slower.)
     """
 
     def __init__(self, problem: Problem, model: nn.Module, batch: Batch) -> None:
@@ -196,13 +227,12 @@ class StackedProblem:
         self.shape = problem.forward(model, batch)[0].shape if self.fast else None  # one row's training outputs
         self._own = _Loss(problem, model)
 
-    def loss(self, P: Params, rows: Batch, shared: bool) -> torch.Tensor:
+    def loss(self, P: Params, rows: Batch) -> torch.Tensor:
         C = next(iter(P.values())).shape[0]
+        x, y = rows.inputs, rows.targets
         if not self.fast:
             one = lambda Q, x, y: torch.func.functional_call(self._own, {f"model.{k}": v for k, v in Q.items()}, (x, y, rows.t))  # noqa: E731
-            dims = (0, None, None) if shared else (0, 0, 0)
-            return torch.func.vmap(one, in_dims=dims, randomness="error")(P, rows.inputs, rows.targets)
-        x, y = rows.inputs, rows.targets
-        if shared:
-            x, y = x.expand(C, *x.shape), y.expand(C, *y.shape)
-        return loss_rows(self.problem.loss_type, self.forward(P, x).reshape(C, *self.shape), y)
+            if x.shape[0] == 1:
+                return torch.func.vmap(one, in_dims=(0, None, None), randomness="error")(P, x[0], y[0])
+            return torch.func.vmap(one, randomness="error")(P, rows_of(x, C), rows_of(y, C))
+        return loss_rows(self.problem.loss_type, self.forward(P, x).reshape(C, *self.shape), rows_of(y, C))

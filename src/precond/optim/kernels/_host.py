@@ -15,7 +15,10 @@ kernel's own options). Everything else is here, the same for every rule:
   curvature count, for GaussNewtonDiag: one coefficient record per bucket), upcasting
   bfloat16/float16 buckets to float32 for the math as the loop's ``working_precision`` does.
 
-A record holding a tensor (a batched optimizer's per-row lr) always runs the loop.
+A record holding tensors (a batched optimizer's per-row lrs, shape ``(C, 1, ...)``:
+:meth:`precond.optim.PrecondOptimizer.batched`) runs the same kernels on its stacked ``(C, ...)``
+tensors with a table of one coefficient row per run (:func:`run_table`, shape ``(n, C, K)``: the
+kernel cuts each tensor into its ``C`` runs); the ``foreach`` path hands it to the loop.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import torch
 
 from ..functional._common import LOW_PRECISION, register
 from ..functional._rule import Hyper, PreStep, Rule
+from .._dispatch import FUSED_DTYPES
 from . import _build
 
 Lists = Sequence[list[torch.Tensor]]
@@ -81,27 +85,78 @@ def _run_on(rule: Rule, lists: Lists, idx: Sequence[int], hyper: Hyper, impl: st
     rule(sub[0], sub[1], _state_of(rule, sub), hyper, impl=impl)
 
 
+def runs_of(hyper: Hyper) -> int | None:
+    """``C`` for the record of a batched optimizer (its per-row lr tensors are ``(C, 1, ...)``),
+    ``None`` for a plain record."""
+    return next((v.shape[0] for v in vars(hyper).values() if isinstance(v, torch.Tensor)), None)
+
+
+def run_table(rule: Rule, hyper: Hyper, keys: Sequence[Hashable], runs: int) -> torch.Tensor:
+    """``(n, runs, K)`` float64: row ``r`` of tensor ``i`` is ``rule.coefficients`` at ``keys[i]`` of
+    run ``r``'s record (``hyper`` with each per-run tensor's ``r``-th value, as a float), computed
+    once per distinct (key, values)."""
+    fields = [k for k, v in vars(hyper).items() if isinstance(v, torch.Tensor)]
+    per_run = list(zip(*[getattr(hyper, k).double().reshape(runs).tolist() for k in fields]))
+    made: dict[tuple[Hashable, tuple[float, ...]], tuple[float, ...]] = {}
+
+    def row(key: Hashable, values: tuple[float, ...]) -> tuple[float, ...]:
+        if (key, values) not in made:
+            record = type(hyper).of(vars(hyper), **dict(zip(fields, values)))
+            made[key, values] = tuple(float(x) for x in rule.coefficients(record, *key))
+        return made[key, values]
+
+    distinct = {key: torch.tensor([row(key, v) for v in per_run], dtype=torch.float64) for key in set(keys)}
+    if len(distinct) == 1:
+        return next(iter(distinct.values())).expand(len(keys), runs, -1)
+    return torch.stack([distinct[key] for key in keys])
+
+
+def _cuts_into_runs(rule: Rule, lists: Lists, i: int, runs: int) -> bool:
+    """Whether the kernel takes tensor ``i`` of :func:`_lists` ``lists`` and can cut it into ``runs``
+    rows: a ``(runs, ...)`` contiguous CPU tensor of a kernel dtype, its state laid out alike."""
+    p = lists[0][i]
+    if not (p.is_cpu and p.dim() >= 1 and p.shape[0] == runs and p.is_contiguous() and p.dtype in FUSED_DTYPES):
+        return False
+    return all(lst[i].dtype == p.dtype and lst[i].shape == p.shape and lst[i].stride() == p.stride()
+               for lst in lists[1: 2 + len(rule.state)] if lst)  # fmt: skip
+
+
 def fused_step(rule: Rule, options: Callable[[Any], tuple], params: list[torch.Tensor], grads: list[torch.Tensor],
                state: Mapping[str, list[Any]], hyper: Hyper) -> None:  # fmt: skip
     """One fused step of ``rule``: its kernel ``(params, grads, *state lists, coefficient table,
-    *pre-step, *options(hyper))`` returns the indices it did not take, which run the loop."""
+    *pre-step, *options(hyper))`` returns the indices it did not take, which run the loop.
+
+    A batched optimizer's record (:func:`runs_of`): the kernel takes its stacked tensors with
+    :func:`run_table`; a decoupled decay ``p *= 1 - lr wd``, whose factor is then one per run, is
+    applied here before the kernel (the kernel's pre-step applies it first too)."""
     if not params:
         return
-    ops = None if hyper.has_tensor() else _build.load()
+    ops = _build.load()
     if ops is None:
         return rule(params, grads, state, hyper, impl=fallback_impl(params))
+    runs = runs_of(hyper)
     lists = _lists(rule, params, grads, state)
-    cpu = [i for i, p in enumerate(params) if p.is_cpu]
-    if len(cpu) < len(params):
-        _run_on(rule, lists, [i for i, p in enumerate(params) if not p.is_cpu], hyper, "foreach")
-        if not cpu:
+    ok = [bool(p.is_cpu) if runs is None else _cuts_into_runs(rule, lists, i, runs) for i, p in enumerate(params)]
+    if not all(ok):
+        _run_on(rule, lists, [i for i, k in enumerate(ok) if not k], hyper, "foreach" if runs is None else fallback_impl(params))
+        if not any(ok):
             return
-        lists = [subset(lst, cpu) for lst in lists]
+        lists = [subset(lst, [i for i, k in enumerate(ok) if k]) for lst in lists]
     steps = lists[-1]
     keys = rule.keys(increment_steps(steps), _state_of(rule, lists) if rule.counts else {})
-    table = coeff_table(keys, lambda key: rule.coefficients(hyper, *key))
-    skipped = getattr(ops, f"{rule.name}_step")(*lists[: 2 + len(rule.state)], table, *hyper.pre_step(), *options(hyper))
+    pre = hyper.pre_step()
+    if runs is None:
+        table = coeff_table(keys, lambda key: rule.coefficients(hyper, *key))
+    else:
+        table = run_table(rule, hyper, keys, runs)
+        if isinstance(pre.factor, torch.Tensor):  # decoupled decay, one factor per run
+            for p in lists[0]:
+                p.mul_(pre.factor)
+            pre = PreStep("none", 0.0, pre.maximize)
+    skipped = getattr(ops, f"{rule.name}_step")(*lists[: 2 + len(rule.state)], table, *pre, *options(hyper))
     if skipped:
+        if runs is not None:  # _cuts_into_runs admits only what the kernel takes
+            raise RuntimeError(f"precond kernels: {rule.name}_step refused stacked tensors {list(skipped)} it was expected to take")
         torch._foreach_sub_(subset(steps, skipped), 1.0)  # the loop counts these steps itself
         _run_on(rule, lists, skipped, hyper, "loop")
 

@@ -71,6 +71,7 @@ std::vector<int64_t> adagrad_norm_step(TensorList params, TensorList grads, cons
                                        c10::List<bool> maximize, const Tensor& accumulator) {
   const int64_t n = static_cast<int64_t>(params.size());
   check_coeffs<AdaGradNormCoefficients>(coeffs, n, "adagrad_norm_step");
+  TORCH_CHECK(coeffs.dim() == 2, "adagrad_norm_step: coeffs must have one row per tensor (its step size is a norm over all of them)");
   TORCH_CHECK(static_cast<int64_t>(weight_decay.size()) == n && static_cast<int64_t>(weight_decay_factor.size()) == n &&
                   static_cast<int64_t>(maximize.size()) == n,
               "adagrad_norm_step: one pre-step per tensor");

@@ -12,7 +12,9 @@
 // The contract with Python (precond/optim/functional/_rule.py):
 // * every per-step scalar comes from the host in double, one row per tensor of the rule's
 //   coefficient record (`coeffs`, shape (n, K), rows may be broadcast with stride 0), computed by
-//   the same function the reference loop uses; a rule declares the record's fields once with
+//   the same function the reference loop uses; or, for a batched optimizer's stacked runs, one
+//   row per run (`coeffs` of shape (n, R, K): tensor j's elements are R equal rows, the r-th
+//   stepped with coeffs[j][r], e.g. its own lr); a rule declares the record's fields once with
 //   PRECOND_COEFFICIENTS and reads them by name (`k.beta2`), and the Python loader checks the
 //   field list (op `coefficient_fields`) against the record's `_fields` when it loads;
 // * the shared pre-step (maximize, L2 or decoupled decay) comes as three explicit arguments,
@@ -162,18 +164,21 @@ bool register_fields(const char* rule, std::vector<std::string> names);
   static_assert(std::is_trivially_copyable<Name>::value && sizeof(Name) % sizeof(double) == 0, ""); \
   [[maybe_unused]] static const bool Name##_registered = register_fields(rule, {FIELDS(PRECOND_FIELD_NAME)});
 
-// The row of tensor i, after checking the table's shape against the record.
+// The row of tensor i (and run r of a 3-D table), after checking the table's shape against the record.
 template <typename K>
 static void check_coeffs(const Tensor& coeffs, int64_t n, const char* op) {
   constexpr int64_t k = sizeof(K) / sizeof(double);
-  TORCH_CHECK(coeffs.scalar_type() == at::kDouble && coeffs.device().is_cpu() && coeffs.dim() == 2 &&
-                  coeffs.size(0) == n && coeffs.size(1) == k && coeffs.stride(1) == 1,
-              op, ": coeffs must be a CPU float64 tensor of shape (", n, ", ", k, ")");
+  const int64_t d = coeffs.dim();
+  TORCH_CHECK(coeffs.scalar_type() == at::kDouble && coeffs.device().is_cpu() && (d == 2 || d == 3) &&
+                  coeffs.size(0) == n && coeffs.size(d - 1) == k && coeffs.stride(d - 1) == 1 &&
+                  (d == 2 || coeffs.size(1) >= 1),
+              op, ": coeffs must be a CPU float64 tensor of shape (", n, ", ", k, ") or (", n, ", runs, ", k, ")");
 }
 template <typename K>
-static K coeff_row(const Tensor& coeffs, int64_t i) {
+static K coeff_row(const Tensor& coeffs, int64_t i, int64_t r = 0) {
   K k;
-  std::memcpy(&k, coeffs.const_data_ptr<double>() + i * coeffs.stride(0), sizeof k);
+  const int64_t at = i * coeffs.stride(0) + (coeffs.dim() == 3 ? r * coeffs.stride(1) : 0);
+  std::memcpy(&k, coeffs.const_data_ptr<double>() + at, sizeof k);
   return k;
 }
 
@@ -255,15 +260,27 @@ struct Ptrs {
 
 // One rule's step over a plan: for every chunk [lo, hi) of every tensor j taken,
 // range(Ptrs<T>{plan, j}, lo, hi, row of j, pre-step mode, option...) with T the storage type and
-// the pre-step mode and each option compile-time constants (dispatch). Returns the skipped indices.
+// the pre-step mode and each option compile-time constants (dispatch). With a 3-D table (n, R, K)
+// a chunk is cut where tensor j's runs meet (each of numel / R elements), and each piece takes its
+// run's row. Returns the skipped indices.
 template <typename K, typename Range, typename... Options>
 static std::vector<int64_t> step_over(const Plan& plan, const Tensor& coeffs, const PreStep& pre, const Range& range,
                                       Options... options) {
+  const int64_t runs = coeffs.dim() == 3 ? coeffs.size(1) : 1;
+  for (size_t j = 0; runs > 1 && j + 1 < plan.offset.size(); ++j) {
+    TORCH_CHECK((plan.offset[j + 1] - plan.offset[j]) % runs == 0, "precond kernels: a tensor of ",
+                plan.offset[j + 1] - plan.offset[j], " elements cannot be cut into ", runs, " runs (coeffs' dim 1)");
+  }
   run_plan(plan, [&](int64_t j, int64_t lo, int64_t hi) {
-    const K k = coeff_row<K>(coeffs, plan.idx[j]);
-    dispatch(
-        plan.kind[j], [&](auto t, auto... o) { range(Ptrs<typename decltype(t)::type>{plan, j}, lo, hi, k, o...); },
-        pre.mode, options...);
+    const int64_t len = (plan.offset[j + 1] - plan.offset[j]) / runs;  // elements of one run
+    for (int64_t a = lo; a < hi;) {
+      const int64_t r = runs == 1 ? 0 : a / len, b = runs == 1 ? hi : std::min(hi, (r + 1) * len);
+      const K k = coeff_row<K>(coeffs, plan.idx[j], r);
+      dispatch(
+          plan.kind[j], [&](auto t, auto... o) { range(Ptrs<typename decltype(t)::type>{plan, j}, a, b, k, o...); },
+          pre.mode, options...);
+      a = b;
+    }
   });
   return plan.skipped;
 }
