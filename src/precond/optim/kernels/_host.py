@@ -94,18 +94,16 @@ def runs_of(hyper: Hyper) -> int | None:
 def run_table(rule: Rule, hyper: Hyper, keys: Sequence[Hashable], runs: int) -> torch.Tensor:
     """``(n, runs, K)`` float64: row ``r`` of tensor ``i`` is ``rule.coefficients`` at ``keys[i]`` of
     run ``r``'s record (``hyper`` with each per-run tensor's ``r``-th value, as a float), computed
-    once per distinct (key, values)."""
+    once per distinct key and values (a sweep's runs share few lrs)."""
     fields = [k for k, v in vars(hyper).items() if isinstance(v, torch.Tensor)]
     per_run = list(zip(*[getattr(hyper, k).double().reshape(runs).tolist() for k in fields]))
-    made: dict[tuple[Hashable, tuple[float, ...]], tuple[float, ...]] = {}
+    records = {v: type(hyper).of(vars(hyper), **dict(zip(fields, v))) for v in dict.fromkeys(per_run)}
 
-    def row(key: Hashable, values: tuple[float, ...]) -> tuple[float, ...]:
-        if (key, values) not in made:
-            record = type(hyper).of(vars(hyper), **dict(zip(fields, values)))
-            made[key, values] = tuple(float(x) for x in rule.coefficients(record, *key))
-        return made[key, values]
+    def table(key: Hashable) -> torch.Tensor:
+        rows = {v: rule.coefficients(h, *key) for v, h in records.items()}
+        return torch.tensor([rows[v] for v in per_run], dtype=torch.float64)
 
-    distinct = {key: torch.tensor([row(key, v) for v in per_run], dtype=torch.float64) for key in set(keys)}
+    distinct = {key: table(key) for key in set(keys)}
     if len(distinct) == 1:
         return next(iter(distinct.values())).expand(len(keys), runs, -1)
     return torch.stack([distinct[key] for key in keys])
