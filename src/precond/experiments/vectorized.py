@@ -6,10 +6,12 @@ rows of one ``(C, d)`` parameter: one ``value`` call, one ``backward`` and one o
 step advance all of them. Rows differ in their seed (initial point) and learning rate.
 Which optimizers can run so is a capability of the class (``cls.batchable``: the
 elementwise rules), and the optimizer is made by its own constructor for batches,
-``cls.batched(X, lrs, **hyperparameters)``, which validates every row's lr and hands the
-rule's loop path one lr per row (:meth:`precond.optim.PrecondOptimizer.batched`,
-:func:`precond.optim._base.group_lr`). Runs whose other hyperparameters differ go to
-different groups.
+``cls.batched(P, lrs, **hyperparameters)``, which validates every row's lr and steps the
+rows by the rule's fused kernel with one coefficient row per run
+(:meth:`precond.optim.PrecondOptimizer.batched`, :func:`precond.optim.kernels._host.run_table`).
+Runs whose other hyperparameters differ go to different groups. (Stacked networks,
+:mod:`.batched_modules`, hold one ``(C, n_k)`` tensor per parameter instead of one ``(C, d)``;
+the driver is the same.)
 
 Each row's record equals what :func:`precond.experiments.runner.run_one` gives for the
 same config (tested to tight tolerance): the same divergence rule per row (loss NaN, inf

@@ -76,7 +76,7 @@ class RowLayout:
         (their backward is a view too), or of the rows of ``X`` ``(C, d)`` (one split, whose backward
         is one ``cat``); ``frozen``: the stacked others."""
         views = X.split(self.sizes, dim=1) if isinstance(X, torch.Tensor) else X
-        return {**(frozen or {}), **{name: v.view(v.shape[0], *s) for (name, s), v in zip(self.parts, views)}}
+        return {**(frozen or {}), **{name: _shaped(v, (v.shape[0], *s)) for (name, s), v in zip(self.parts, views)}}
 
 
 def split_rows(model: nn.Module, X: torch.Tensor, frozen: Params | None = None) -> Params:
@@ -101,14 +101,24 @@ def _linear(m: nn.Linear, P: Params, pre: str, x: torch.Tensor) -> torch.Tensor:
     # few outputs (x_i^T dy_i, its transpose, is several times slower there); y comes out as a
     # transposed view, which the next layer's x^T reads back contiguously. Inputs (S, ...) shared by
     # C/S runs: their weights as one (C/S out, in) matrix (a view when W is (C, out, in) contiguous)
+    # (Reshapes that change nothing are skipped: each is a node of the backward graph.)
     W, b = P[pre + "weight"], P.get(pre + "bias")
     C, out, S = W.shape[0], W.shape[1], x.shape[0]
     if C % S:
-        x, S = rows_of(x, C), C  # refuses
-    xt = x.reshape(S, -1, x.shape[-1]).transpose(1, 2)
-    Wg = W.reshape(S, -1, W.shape[2])
-    y = torch.bmm(Wg, xt) if b is None else torch.baddbmm(b.reshape(S, -1, 1), Wg, xt)
-    return y.view(C, out, -1).transpose(1, 2).reshape(C, *x.shape[1:-1], out)
+        x, S = rows_of(x, C), C  # not a divisor: refused
+    if S != C:
+        W, b = W.reshape(S, -1, W.shape[2]), None if b is None else b.reshape(S, -1)
+    xt = _shaped(x, (S, -1, x.shape[-1])).transpose(1, 2)
+    y = torch.bmm(W, xt) if b is None else torch.baddbmm(b.unsqueeze(2), W, xt)
+    y = (y if S == C else y.view(C, out, -1)).transpose(1, 2)
+    return _shaped(y, (C, *x.shape[1:-1], out))
+
+
+def _shaped(t: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """``t.reshape(shape)``, or ``t`` itself when that changes nothing (no view, no graph node)."""
+    if len(shape) == t.dim() and all(n in (-1, m) for n, m in zip(shape, t.shape)):
+        return t
+    return t.reshape(shape)
 
 
 def _conv1d(m: nn.Conv1d, P: Params, pre: str, x: torch.Tensor) -> torch.Tensor:
@@ -182,7 +192,7 @@ def loss_rows(loss_type: str, outputs: torch.Tensor, targets: torch.Tensor) -> t
         return e.reshape(C, -1).mean(1)
     if loss_type == "cross_entropy":  # classes on dim 1: much faster than on the last dim for few classes
         k = outputs.shape[-1]
-        return F.cross_entropy(outputs.reshape(C, -1, k).transpose(1, 2), targets.reshape(C, -1), reduction="none").mean(1)
+        return F.cross_entropy(_shaped(outputs, (C, -1, k)).transpose(1, 2), _shaped(targets, (C, -1)), reduction="none").mean(1)
     raise ValueError(f"loss_rows: loss_type must be one of {LOSS_TYPES}, got {loss_type!r}")
 
 
@@ -235,4 +245,4 @@ class StackedProblem:
             if x.shape[0] == 1:
                 return torch.func.vmap(one, in_dims=(0, None, None), randomness="error")(P, x[0], y[0])
             return torch.func.vmap(one, randomness="error")(P, rows_of(x, C), rows_of(y, C))
-        return loss_rows(self.problem.loss_type, self.forward(P, x).reshape(C, *self.shape), rows_of(y, C))
+        return loss_rows(self.problem.loss_type, _shaped(self.forward(P, x), (C, *self.shape)), rows_of(y, C))
