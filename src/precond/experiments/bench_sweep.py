@@ -4,8 +4,10 @@ Runs ``C`` configurations (learning rates x seeds) of one optimizer on a problem
 be batched (vectorized points, or a stacked network: :func:`.vectorized.can_batch`) for
 ``--steps`` steps as one batch, times a sample of the same configurations run one by one
 (:func:`.runner.run_one`), and prints for each ``C`` of ``--configs``: the batched time, the
-loop's (extrapolated from the sample's time per run), their ratio in wall-clock and in CPU
-time (the process's own: the fairer one on a machine shared with other jobs), and the peak
+loop's (extrapolated from the sample's time per run, timed just before and just after that
+batched run: the two bracket it, so a load that drifts during the benchmark moves both), their
+ratio in wall-clock and in CPU time (the process's own: the fairer one on a machine shared with
+other jobs), and the peak
 tensor memory of the batched run against one run's times ``C`` (:func:`tensor_peak_mb`, on
 short runs). It checks that both give the same final training loss on the sample.
 
@@ -125,11 +127,16 @@ def main(args: argparse.Namespace) -> int:
 
     step = max(1, len(cfgs) // sample_n)
     sample = list(range(0, len(cfgs), step))[:sample_n]
-    loop, loop_w, loop_c = {}, 0.0, 0.0
-    for i in sample:
-        loop[i], w, c = _timed(lambda: run_one(cfgs[i], problem))
-        loop_w, loop_c = loop_w + w, loop_c + c
-    per_w, per_c = loop_w / len(sample), loop_c / len(sample)
+
+    def loop_pass() -> tuple[dict[int, Any], float, float]:
+        """The sample run one by one: its records, and the mean wall-clock and CPU s of a run."""
+        recs, tw, tc = {}, 0.0, 0.0
+        for i in sample:
+            recs[i], w, c = _timed(lambda: run_one(cfgs[i], problem))
+            tw, tc = tw + w, tc + c
+        return recs, tw / len(sample), tc / len(sample)
+
+    loop, per_w, per_c = loop_pass()
     one_mb = tensor_peak_mb(lambda: run_one(short[0], problem))
 
     how = "stacked models" if net else "vectorized points"
@@ -141,14 +148,17 @@ def main(args: argparse.Namespace) -> int:
         from .batched_modules import stack_rows, step_flops
 
         print(f"one step of one run: {step_flops(problem) / 1e6:.3g} MFLOP; precond run stacks at most {stack_rows(problem)} runs a task")
-    print(f"loop: {per_w:.3f} s a run wall-clock, {per_c:.3f} s CPU (mean of {len(sample)} runs)")
+    print(f"loop: {per_w:.3f} s a run wall-clock, {per_c:.3f} s CPU (mean of {len(sample)} runs; timed again after each row)")
     print(f"peak tensor memory of one run: {one_mb:.3g} MiB (of {short[0].steps}-step runs, as the batched ones below)")
     print(f"{'C':>6} {'batched s':>10} {'loop s':>9} {'speed-up':>9} {'CPU speed-up':>13} {'peak MiB':>9} {'one run x C':>12}")
     worst = 0.0
     for n in counts:
         vec, w, c = _timed(lambda: run_group(cfgs[:n], problem))
+        _, after_w, after_c = loop_pass()
+        lw, lc = (per_w + after_w) / 2, (per_c + after_c) / 2  # the loop before and after this batched run
+        per_w, per_c = after_w, after_c
         mb = tensor_peak_mb(lambda: run_group(short[:n], problem))
-        print(f"{n:>6} {w:>10.2f} {per_w * n:>9.2f} {per_w * n / w:>8.1f}x {per_c * n / c:>12.1f}x {mb:>9.3g} {one_mb * n:>12.3g}")
+        print(f"{n:>6} {w:>10.2f} {lw * n:>9.2f} {lw * n / w:>8.1f}x {lc * n / c:>12.1f}x {mb:>9.3g} {one_mb * n:>12.3g}")
         for i, rec in loop.items():
             if i >= n:
                 continue
