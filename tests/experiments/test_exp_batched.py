@@ -10,14 +10,14 @@ from precond.experiments.runner import run_one
 from precond.experiments.spec import parse_spec
 from precond.experiments.store import Store
 from precond.experiments.sweep import describe_plan, plan, run_sweep
-from precond.experiments.vectorized import group_key, run_group
+from precond.experiments.vectorized import group_key, nonfinite_rows, run_group
 from precond.optim import available
 from precond.problems import Batch, resolve
 from precond.problems.mnist1d import MNIST1DCNN
 from precond.problems.models import MLP, CNN1d
 from precond.problems.regression import LinearModel
 from precond.problems.sklearn_data import SklearnMLP
-from precond.problems.stacked import StackedProblem, check_stateless, has_form, loss_rows, split_rows, stacked_forward
+from precond.problems.stacked import RowLayout, StackedProblem, check_stateless, has_form, loss_rows, split_rows, stacked_forward
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -141,6 +141,15 @@ def test_diverged_rows_are_masked():
     assert statuses.count("diverged") >= 2 and statuses.count("done") >= 4
 
 
+def test_nonfinite_rows_over_stacked_tensors():
+    """A row is non-finite when an entry of any of its tensors is; a row whose sum overflows but whose
+    entries are all finite is not."""
+    a, b = torch.zeros(4, 3), torch.zeros(4, 5)
+    a[1, 2], b[3, 0] = float("nan"), float("-inf")
+    b[2] = 3e38  # row 2 sums to inf in float32
+    assert nonfinite_rows([a, b]).tolist() == [False, True, False, True]
+
+
 @pytest.mark.parametrize("loss_type,out_shape,tgt", [
     ("mse", (7,), "float"), ("mse", (7, 3), "float"), ("logistic", (7,), "binary"),
     ("cross_entropy", (7, 4), "class"), ("cross_entropy", (2, 7, 4), "class"),
@@ -176,6 +185,16 @@ def test_stacked_forward_is_each_model_on_its_inputs(make, x_shape):
         want = torch.stack([m(x[i]) for i, m in enumerate(models)])
     assert out.shape == want.shape and torch.allclose(out, want, rtol=1e-12, atol=1e-14)
     assert has_form(models[0]) == (not isinstance(models[0], _Scaled))  # _Scaled: functional_call under vmap
+    # one (C, n_k) tensor per parameter, and inputs shared by groups of runs: (S, ...) for S = 2 and 1
+    layout = RowLayout(models[0])
+    for S in (2, 1):
+        xs = x[:S].clone()
+        out = stacked_forward(models[0])(layout(layout.stack(models)), xs)
+        with torch.no_grad():
+            want = torch.stack([m(xs[i // (4 // S)]) for i, m in enumerate(models)])
+        assert out.shape == want.shape and torch.allclose(out, want, rtol=1e-12, atol=1e-14), S
+    with pytest.raises(ValueError, match="3 groups cannot be shared by 4 runs"):
+        stacked_forward(models[0])(layout(layout.stack(models)), torch.randn(3, *x_shape, dtype=torch.float64))
 
 
 @pytest.mark.parametrize("model,what", [
