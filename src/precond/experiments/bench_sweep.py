@@ -7,7 +7,8 @@ be batched (vectorized points, or a stacked network: :func:`.vectorized.can_batc
 loop's (extrapolated from the sample's time per run, timed just before and just after that
 batched run: the two bracket it, so a load that drifts during the benchmark moves both), their
 ratio in wall-clock and in CPU time (the process's own: the fairer one on a machine shared with
-other jobs), and the peak
+other jobs; with ``--rounds R``, the median of R such pairs, each round's wall-clock ratio
+listed after the row), and the peak
 tensor memory of the batched run against one run's times ``C`` (:func:`tensor_peak_mb`, on
 short runs). It checks that both give the same final training loss on the sample.
 
@@ -23,6 +24,7 @@ import contextlib
 import json
 import math
 import os
+import statistics
 import time
 from dataclasses import replace
 from typing import Any
@@ -44,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=1000, help="steps per run (default 1000)")
     parser.add_argument("--sample", type=int, default=None, help="configurations timed one by one (default 20, 5 for networks)")
     parser.add_argument("--eval-every", type=int, default=None, help="steps between evaluations (default: only at the start and the end)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="batched runs per row, each paired with a loop pass after it; the row gives the median ratio (default 1)")
 
 
 def _configs(args: argparse.Namespace, n: int, problem_args: dict[str, Any]):
@@ -153,12 +157,17 @@ def main(args: argparse.Namespace) -> int:
     print(f"{'C':>6} {'batched s':>10} {'loop s':>9} {'speed-up':>9} {'CPU speed-up':>13} {'peak MiB':>9} {'one run x C':>12}")
     worst = 0.0
     for n in counts:
-        vec, w, c = _timed(lambda: run_group(cfgs[:n], problem))
-        _, after_w, after_c = loop_pass()
-        lw, lc = (per_w + after_w) / 2, (per_c + after_c) / 2  # the loop before and after this batched run
-        per_w, per_c = after_w, after_c
+        rounds = []  # (batched wall, batched CPU, loop wall a run, loop CPU a run): the loop before and after each batched run
+        for _ in range(max(1, args.rounds)):
+            vec, w, c = _timed(lambda: run_group(cfgs[:n], problem))
+            _, after_w, after_c = loop_pass()
+            rounds.append((w, c, (per_w + after_w) / 2, (per_c + after_c) / 2))
+            per_w, per_c = after_w, after_c
+        w, c, lw, lc = (statistics.median(r[k] for r in rounds) for k in range(4))
+        up_w, up_c = (statistics.median(r[k + 2] * n / r[k] for r in rounds) for k in range(2))
         mb = tensor_peak_mb(lambda: run_group(short[:n], problem))
-        print(f"{n:>6} {w:>10.2f} {lw * n:>9.2f} {lw * n / w:>8.1f}x {lc * n / c:>12.1f}x {mb:>9.3g} {one_mb * n:>12.3g}")
+        print(f"{n:>6} {w:>10.2f} {lw * n:>9.2f} {up_w:>8.1f}x {up_c:>12.1f}x {mb:>9.3g} {one_mb * n:>12.3g}"
+              + (f"   ({', '.join(f'{r[2] * n / r[0]:.1f}' for r in rounds)})" if len(rounds) > 1 else ""))
         for i, rec in loop.items():
             if i >= n:
                 continue
