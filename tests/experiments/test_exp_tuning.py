@@ -65,3 +65,35 @@ def test_all_settings_diverged_reports_it():
     runs = [_run("A", lr, s, 0, 0, status="diverged") for lr in (0.1, 1.0) for s in range(5)]
     (r,) = tune(runs, val_metric="val_loss", test_metric="test_loss", higher_is_better=False)
     assert r.n_diverged == 5 and math.isnan(r.test_mean) and any("diverged" in w for w in r.warnings)
+
+
+def test_selection_on_a_loss_ranks_the_test_accuracy_higher_is_better():
+    """digits_mlp and MNIST-1D tune on val_loss and report test_acc: the selection minimises the
+    loss, the ranks and the interval method follow the accuracy (was: the loss's direction,
+    ranking the least accurate optimizer first)."""
+    runs = []
+    for s in range(5):
+        for label, lr, val, acc in (("A", 0.1, 0.30, 0.90), ("A", 0.3, 0.20, 0.95), ("B", 0.1, 0.25, 0.80)):
+            r = _run(label, lr, s, val, 0.0)
+            r["final_metrics"] = {"val_loss": val + 0.01 * s, "test_acc": acc - 0.01 * s}
+            runs.append(r)
+    res = {r.label: r for r in tune(runs, val_metric="val_loss", test_metric="test_acc", higher_is_better=False)}
+    assert res["A"].hyperparameters == {"lr": 0.3} and res["A"].test_mean == pytest.approx(0.93)
+    assert (res["A"].rank, res["B"].rank) == ("1", "2")
+    assert res["A"].ci_method == "bootstrap"  # an accuracy is no positive cost: no log-t
+    forced = {r.label: r for r in tune(runs, val_metric="val_loss", test_metric="test_acc", higher_is_better=False,
+                                       test_higher_is_better=False)}  # fmt: skip
+    assert (forced["A"].rank, forced["B"].rank) == ("2", "1")
+
+
+def test_test_direction_is_read_from_the_problem_and_the_meta():
+    from precond.experiments.tuning import test_higher_is_better
+    from precond.problems import resolve, test_direction
+
+    assert resolve("digits_mlp").test_higher_is_better is True and resolve("digits_mlp").higher_is_better is False
+    assert resolve("rosenbrock").test_higher_is_better is False
+    assert test_direction("val_acc", "val_acc", True) is True and test_direction("val_loss", "steps_to_target", True) is False
+    # a store written before the field existed: read from the names
+    assert test_higher_is_better({"val_metric": "val_loss", "test_metric": "test_acc", "higher_is_better": False}) is True
+    assert test_higher_is_better({"val_metric": "val_loss", "test_metric": "test_acc", "higher_is_better": False,
+                                  "test_higher_is_better": False}) is False  # fmt: skip

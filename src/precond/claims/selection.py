@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from precond.problems import metric_higher_is_better as higher_is_better
 
-def higher_is_better(metric: str) -> bool:
-    """Accuracies are better higher, losses (and perplexities, bits) lower."""
-    return metric.endswith(("acc", "accuracy"))
+__all__ = ["higher_is_better", "selection_metric"]
 
 
 def selection_metric(handle: Any, runs: list[dict[str, Any]]) -> str:

@@ -21,7 +21,7 @@ from . import plots
 from .document import Bold, Code, Details, Document, Figure, Paragraph, Preformatted, Section, Table
 from .render import to_html, to_markdown
 from .store import Store
-from .tuning import TunedResult, table, table_note, tune_store
+from .tuning import TunedResult, table, table_note, test_higher_is_better, tune_store
 
 PROTOCOL = ("Protocol: per optimizer, the hyperparameters with the best validation metric (mean over seeds, a diverged "
             "seed counts as the worst) are chosen; their test metric is reported with a 95% interval over seeds whose "
@@ -121,7 +121,7 @@ def across_problems(ctx: ReportContext) -> list[Section]:
     for exp in ctx.experiments:
         for t in ctx.tuned[exp["name"]]:
             cost = t.estimate if t.n_diverged < t.n_seeds else math.inf
-            costs.setdefault(exp["name"], {})[t.label] = plots.profile_costs(cost, exp["meta"]["higher_is_better"])
+            costs.setdefault(exp["name"], {})[t.label] = plots.profile_costs(cost, test_higher_is_better(exp["meta"]))
     prof = plots.performance_profile(costs, ctx.figdir / "performance_profile")
     if prof is None:
         why = (f"No performance profile: it compares optimizers across problems, and this store has "

@@ -56,6 +56,9 @@ class TuningSpec(_Strict):
     metric: str = Field(min_length=1, description="the final metric the protocol selects on")
     report: str | None = Field(default=None, description="the final metric it reports (default: metric)")
     higher_is_better: bool = False
+    report_higher_is_better: bool | None = Field(
+        default=None, description="the direction of `report` (default: that of `metric` when they are the same "
+        "metric, else read from its name: accuracies higher, everything else lower)")
 
 
 class ExperimentSpec(_Strict):

@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
+from precond.problems import test_direction
+
 from .run_config import RunConfig
 from .spec import Experiment
 from .store import LEASE_TIMEOUT, Lease, Store
@@ -344,6 +346,7 @@ def run_sweep(
             "val_metric": tuning.metric if tuning else problem.val_metric,
             "test_metric": (tuning.report or tuning.metric) if tuning else problem.test_metric,
             "higher_is_better": tuning.higher_is_better if tuning else problem.higher_is_better,
+            "test_higher_is_better": _report_direction(tuning) if tuning else problem.test_higher_is_better,
             "optimum": getattr(problem.build(), "optimum", None),  # not one of the handle's fields
             "kind": problem.kind,
             "vectorizable": problem.flat,
@@ -365,6 +368,13 @@ def run_sweep(
         store.close()
     result.wall_time = time.perf_counter() - t0
     return result
+
+
+def _report_direction(tuning: Any) -> bool:
+    """The direction of a spec's ``[tuning] report`` metric (see ``TuningSpec.report_higher_is_better``)."""
+    if tuning.report_higher_is_better is not None:
+        return tuning.report_higher_is_better
+    return test_direction(tuning.metric, tuning.report or tuning.metric, tuning.higher_is_better)
 
 
 def _sweep(exp: Experiment, store: Store, store_path: str | Path, todo: list[RunConfig], meta: dict[str, Any],

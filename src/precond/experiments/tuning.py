@@ -27,6 +27,8 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from precond.problems import test_direction
+
 from . import stats
 
 MIN_SEEDS = 5
@@ -68,8 +70,13 @@ def _num(x: Any) -> float:
 
 
 def tune(runs: list[dict[str, Any]], *, val_metric: str, test_metric: str, higher_is_better: bool,
-         grids: dict[str, dict[str, list[Any]]] | None = None) -> list[TunedResult]:  # fmt: skip
+         grids: dict[str, dict[str, list[Any]]] | None = None,
+         test_higher_is_better: bool | None = None) -> list[TunedResult]:  # fmt: skip
     """Apply the protocol to store records (``Store.runs``) of one experiment; one result per label.
+
+    ``higher_is_better`` is the direction of ``val_metric`` (the selection); the test intervals
+    and ranks use ``test_higher_is_better`` (default: :func:`~precond.problems.test_direction`,
+    the same direction for the same metric, else read from the test metric's name).
 
     ``grids`` (label -> hyperparameter -> values, as the spec expanded them) sets the grid
     edges; without it the edges are the smallest and largest values present in ``runs``.
@@ -127,7 +134,9 @@ def tune(runs: list[dict[str, Any]], *, val_metric: str, test_metric: str, highe
             test_mean=mean, ci_low=math.nan, ci_high=math.nan, n_seeds=len(chosen), n_diverged=n_div,
             settings_tried=len(scored), edge=edge, warnings=warnings,
         ))  # fmt: skip
-    _intervals_and_ranks(results, all_tests, higher_is_better=higher_is_better, floor=_floor(runs))
+    if test_higher_is_better is None:
+        test_higher_is_better = test_direction(val_metric, test_metric, higher_is_better)
+    _intervals_and_ranks(results, all_tests, higher_is_better=test_higher_is_better, floor=_floor(runs))
     return results
 
 
@@ -150,13 +159,22 @@ def _intervals_and_ranks(results: list[TunedResult], tests: list[list[float]], *
         r.rank = rank
 
 
+def test_higher_is_better(meta: dict[str, Any]) -> bool:
+    """The direction of an experiment's test metric, from its stored meta (stores written before
+    it was recorded: :func:`~precond.problems.test_direction` of its metric names)."""
+    if meta.get("test_higher_is_better") is not None:
+        return bool(meta["test_higher_is_better"])
+    return test_direction(meta["val_metric"], meta["test_metric"], meta["higher_is_better"])
+
+
 def tune_store(store: Any, experiment: str) -> list[TunedResult]:
     meta = next((e["meta"] for e in store.experiments() if e["name"] == experiment), None)
     if meta is None:
         raise KeyError(f"experiment {experiment!r} is not in the store")
     runs = store.runs(experiment, history=False)
     res = tune(runs, val_metric=meta["val_metric"], test_metric=meta["test_metric"],
-               higher_is_better=meta["higher_is_better"], grids=meta.get("grids"))  # fmt: skip
+               higher_is_better=meta["higher_is_better"], grids=meta.get("grids"),
+               test_higher_is_better=test_higher_is_better(meta))  # fmt: skip
     labels = meta.get("labels") or []
     return sorted(res, key=lambda r: labels.index(r.label) if r.label in labels else len(labels))
 

@@ -8,8 +8,8 @@
 
 from ._common import DTYPES, as_dtype
 from .base import LOSS_TYPES, Batch, Problem
-from .handle import ProblemArgumentError, ProblemHandle, ProblemNameError, resolve
+from .handle import ProblemArgumentError, ProblemHandle, ProblemNameError, metric_higher_is_better, resolve, test_direction
 from .registry import get, lookup, names, register
 
 __all__ = ["DTYPES", "LOSS_TYPES", "Batch", "Problem", "ProblemArgumentError", "ProblemHandle", "ProblemNameError",
-           "as_dtype", "get", "lookup", "names", "register", "resolve"]
+           "as_dtype", "get", "lookup", "metric_higher_is_better", "names", "register", "resolve", "test_direction"]

@@ -59,7 +59,8 @@ class ProblemHandle:
     loss_type: str | None = None  #: one of ``precond.curvature.losses.LOSS_TYPES``, or None
     val_metric: str = "val_loss"  #: the metric tuning selects on
     test_metric: str = "test_loss"  #: the metric reported
-    higher_is_better: bool = False  #: True for accuracies, False for losses
+    higher_is_better: bool = False  #: the direction of ``val_metric``: True for accuracies, False for losses
+    test_higher_is_better: bool = False  #: the direction of ``test_metric`` (see :func:`metric_higher_is_better`)
     flat: bool = False  #: the problem's own ``vectorizable``: ``value(x)`` over ``(..., d)`` and ``initial_point(seed)`` exist
     vectorizable: bool = False  #: ``flat`` and no ``after_step``: runs can be batched as one ``(C, d)`` tensor
     stackable: bool = False  #: the problem's own ``stackable`` and no ``after_step``: runs can be batched as one stacked model
@@ -110,18 +111,34 @@ def _build_args(factory: Callable[..., Any], args: Mapping[str, Any], dtype: str
     return out
 
 
+def metric_higher_is_better(metric: str) -> bool:
+    """The direction of a metric read from its name: accuracies (``*acc``, ``*accuracy``) are better
+    higher; losses, perplexities and step counts lower."""
+    return metric.endswith(("acc", "accuracy"))
+
+
+def test_direction(val_metric: str, test_metric: str, val_higher_is_better: bool) -> bool:
+    """The direction of ``test_metric``: that of ``val_metric`` when they are the same metric, else
+    read from its name (a problem that tunes on ``val_loss`` and reports ``test_acc`` ranks its
+    test results higher-is-better)."""
+    return val_higher_is_better if test_metric == val_metric else metric_higher_is_better(test_metric)
+
+
 def metadata(problem: Any) -> dict[str, Any]:
     """The handle's typed metadata of a problem instance (defaults where a ``module:Class``
     problem does not set an attribute)."""
     flat = bool(getattr(problem, "vectorizable", False))
+    val, test = getattr(problem, "val_metric", "val_loss"), getattr(problem, "test_metric", "test_loss")
+    higher = bool(getattr(problem, "higher_is_better", False))
     projects = isinstance(problem, Problem) and type(problem).after_step is not Problem.after_step
     return {
         "kind": getattr(problem, "kind", ""),
         "source": getattr(problem, "source", ""),
         "loss_type": getattr(problem, "loss_type", None),
-        "val_metric": getattr(problem, "val_metric", "val_loss"),
-        "test_metric": getattr(problem, "test_metric", "test_loss"),
-        "higher_is_better": bool(getattr(problem, "higher_is_better", False)),
+        "val_metric": val,
+        "test_metric": test,
+        "higher_is_better": higher,
+        "test_higher_is_better": bool(getattr(problem, "test_higher_is_better", test_direction(val, test, higher))),
         "flat": flat,
         "vectorizable": flat and not projects,
         "stackable": bool(getattr(problem, "stackable", False)) and not projects,
