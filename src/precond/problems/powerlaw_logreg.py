@@ -147,7 +147,7 @@ class PowerLawLogReg(ArrayProblem):
         out = super().loss(model, batch)
         return out + 0.5 * self.l2 * model.x.pow(2).sum() if self.l2 else out
 
-    def value(self, w: torch.Tensor) -> torch.Tensor:
+    def value(self, w: torch.Tensor, t: int | None = None) -> torch.Tensor:
         """The training objective at points ``w`` (..., d)."""
         X, y = self.data["train"]
         z = w @ X.to(w).T
