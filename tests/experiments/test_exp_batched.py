@@ -99,6 +99,9 @@ def _assert_equal_records(runs, rtol=1e-8):
             assert v["mode"] == f"stacked[{len(g)}]" and loop["mode"] == "loop"
             assert (v["status"], v["diverged_step"]) == (loop["status"], loop["diverged_step"]), (c.label, c.hyperparameters, c.seed)
             assert set(v["history"]) == set(loop["history"]) and set(v["final_metrics"]) == set(loop["final_metrics"])
+            # one entry per evaluation (AGD's adaptive_fraction starts after the first step; diagnostics have their own steps)
+            per_eval = [k for k in loop["history"] if not k.startswith("diag.") and k not in ("trajectory", "adaptive_fraction")]
+            assert {k: len(loop["history"][k]) for k in per_eval} == dict.fromkeys(per_eval, len(loop["history"]["step"]))
             for k in loop["history"]:
                 assert v["history"][k] == _approx(loop["history"][k], rtol), (c.label, c.hyperparameters, c.seed, k)
             for k in loop["final_metrics"]:
@@ -280,3 +283,20 @@ def test_bench_sweep_measures_networks(capsys):
     assert [r[0] for r in rows] == ["2", "4"] and all(r[3].endswith("x") and float(r[3][:-1]) > 0 for r in rows)
     diff = float(out.rsplit("first loss): ", 1)[1].split()[0])
     assert diff < 1e-10  # float64: the same runs
+
+
+def test_an_evaluated_train_loss_is_kept_apart_from_the_batch_loss():
+    """A classification problem's evaluate() returns its own train_loss (the whole training split):
+    it is kept as train_set_loss, and train_loss stays the step's batch loss, one entry per step
+    (both were appended to one list, two entries per step)."""
+    (c,) = parse_spec(_spec("test_exp_batched:Digits64", "{hidden = [8]}", _opts(["SGD"], "[0.01]"), seeds="[0]")).runs()
+    rec = run_one(c)
+    h = rec["history"]
+    assert h["step"] == [0, 5, 10, 12] and len(h["train_loss"]) == 4 and len(h["train_set_loss"]) == 4
+    p = c.resolve_problem().build()
+    model = p.model(0)
+    assert h["train_set_loss"][0] == pytest.approx(p.evaluate(model)["train_loss"], rel=1e-12)
+    with torch.no_grad():
+        assert h["train_loss"][0] == pytest.approx(float(p.loss(model, next(p.batches(0)))), rel=1e-12)
+    assert h["train_loss"][0] != pytest.approx(h["train_set_loss"][0], rel=1e-6)  # a batch is not the split
+    assert rec["final_metrics"]["train_set_loss"] == h["train_set_loss"][-1]

@@ -42,6 +42,17 @@ def _metrics_of(problem: Any, model: torch.nn.Module, wanted: tuple[str, ...]) -
     return out
 
 
+def append_evaluation(history: dict[str, list[Any]], step: int, loss: float, metrics: dict[str, Any]) -> None:
+    """Append one evaluation to a run's history: ``step``, ``train_loss`` (the loss of the step's
+    batch, which every run records) and the problem's ``evaluate()`` metrics, where a
+    ``train_loss`` of its own (the classification and language problems' loss over the whole
+    training split) is kept as ``train_set_loss``, so that each list has one entry per step."""
+    history["step"].append(step)
+    history["train_loss"].append(loss)
+    for k, v in metrics.items():
+        history.setdefault("train_set_loss" if k == "train_loss" else k, []).append(v)
+
+
 NOISE_STREAM_OFFSET = 1_000_003  # a batch stream independent of the training one, for noise estimates
 
 
@@ -97,10 +108,7 @@ def run_one(cfg: RunConfig, problem: ProblemHandle | None = None) -> dict[str, A
         trajectory.append(torch.cat([p.detach().reshape(-1) for p in params]).tolist())
 
     def record(step: int, loss: float, extra: dict[str, Any]) -> None:
-        history["step"].append(step)
-        history["train_loss"].append(loss)
-        for k, v in {**_metrics_of(problem, model, cfg.metrics), **extra}.items():
-            history.setdefault(k, []).append(v)
+        append_evaluation(history, step, loss, {**_metrics_of(problem, model, cfg.metrics), **extra})
 
     def agd_fraction() -> dict[str, float]:
         if hasattr(opt, "adaptive_fraction"):

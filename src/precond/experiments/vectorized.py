@@ -29,6 +29,7 @@ import torch
 
 from .batched_modules import Rows, StackedRows
 from .run_config import RunConfig, canonical_json
+from .runner import append_evaluation
 
 if TYPE_CHECKING:
     from precond.problems import ProblemHandle
@@ -118,10 +119,7 @@ def run_group(cfgs: list[RunConfig], problem: ProblemHandle | None = None) -> li
         rows = torch.nonzero(active).flatten().tolist()
         for i, metrics in zip(rows, runs.metrics(P, rows, c0.metrics)):
             h = histories[i]
-            h["step"].append(step)
-            h["train_loss"].append(float(losses[i]))
-            for k, v in metrics.items():
-                h.setdefault(k, []).append(v)
+            append_evaluation(h, step, float(losses[i]), metrics)
             if fr is not None:
                 h.setdefault("adaptive_fraction", []).append(float(fr[i]))
 
@@ -166,7 +164,7 @@ def run_group(cfgs: list[RunConfig], problem: ProblemHandle | None = None) -> li
         final: dict[str, Any] = {}
         if status == "done":
             final = {k: v[-1] for k, v in h.items() if k != "step" and v}
-            final["train_loss"] = float(lv[i])  # the last step's loss, as run_one (evaluate may return a train_loss too)
+            final["train_loss"] = float(lv[i])  # the last step's loss, as run_one
             if c0.target is not None:
                 final["steps_to_target"] = int(reached[i]) if reached[i] >= 0 else c0.steps + 1
         if track:
