@@ -63,3 +63,21 @@ def test_tiny_numbers(result):
     frac = 1 - int((X.std(0) == 0).sum()) * 64 / (64 * 64 + 64 + 64 * 10 + 10)
     assert t["AGD"]["fraction_curve"] == pytest.approx([frac] * 10, abs=1e-12) and t["AGD"]["switch"] == [0.0, 0.0]
     assert result.verdict.status == NOT_REPRODUCED  # the switch's check: 0 is not > 0
+
+
+@pytest.mark.slow
+def test_every_full_task_runs_end_to_end(tmp_path, monkeypatch):
+    """The full size's five tasks (MLPs, the MNIST-1D CNN, the Shakespeare LSTM and transformer) at 6
+    steps: each is planned, run, tuned and measured with the right metric (about 45 s)."""
+    from precond.claims import c11_generalization as c11
+
+    monkeypatch.setitem(c11.CLAIM.sizes, "tiny", c11._size({t: {"steps": 6} for t in c11.FULL_TASKS}, [0, 1], 2))
+    (res,) = run_tiny(["C11"], tmp_path)
+    tasks = res.numbers["tasks"]
+    assert set(tasks) == set(c11.FULL_TASKS) and res.numbers["skipped"] == []
+    for name, t in tasks.items():
+        assert t["test_metric"] == ("test_loss" if name.startswith("shakespeare") else "test_acc"), name
+        for lab in OPTIMIZERS:
+            assert len(t[lab]["test"]) == 2 and all(np.isfinite(t[lab]["test"])), (name, lab)
+        assert len(t["AGD"]["switch"]) == 2 and all(0 < f <= 1 for f in t["AGD"]["fraction_curve"]), name
+    assert len(res.verdict.checks) == 4 * len(c11.FULL_TASKS)
