@@ -23,7 +23,7 @@ pytestmark = [
     pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="needs triton"),
 ]
 
-TRITON = {"AGD", "Adam", "AdamW", "AdaBound", "RMSProp", "AdaGrad", "Sophia", "GaussNewtonDiag"}
+TRITON = {"AGD", "Adam", "AdamW", "AdaBound", "RMSProp", "AdaGrad", "Sophia", "GaussNewtonDiag", "AdaGradNorm"}
 SHAPES = [(), (7,), (37, 5), (3000,), (130, 77)]
 
 

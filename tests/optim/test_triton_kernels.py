@@ -5,10 +5,11 @@ process, so the checks run in a child process (``triton_worker.py``, one per fix
 test asserts on that child's report for its job. ``fused=True`` reaches the kernels on CPU
 tensors through the tests' switch ``PRECOND_TRITON_ON_CPU=1`` (set in the child only; CPU
 defaults are unchanged). The default run checks two option sets (AGD's every option, GaussNewtonDiag's
-curvature counts), bfloat16 storage, three coefficient functions, GradScaler, AdaGrad-Norm,
-the device-side non-finite check and the custom ops' tracing (about 25 s of CPU: the interpreter runs
-each program in Python); ``-m slow`` runs every option set of the Triton rules in float64 and
-float32, every coefficient function, bfloat16 storage for each kernel and AdaGrad-Norm.
+curvature counts), bfloat16 storage, three coefficient functions, GradScaler, the class
+AdaGradNorm (both scopes, GradScaler, the check), the device-side non-finite check and the custom
+ops' tracing (about 30 s of CPU: the interpreter runs each program in Python); ``-m slow`` runs
+every option set of the Triton rules in float64 and float32, every coefficient function, bfloat16
+storage for each kernel and AdaGrad-Norm's functional two passes.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ from precond.optim.cases import TABLE
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="needs triton (pip install -e '.[triton]')")
 
 WORKER = Path(__file__).with_name("triton_worker.py")
-TRITON_CLASSES = {"AGD", "Adam", "AdamW", "AdaBound", "RMSProp", "AdaGrad", "Sophia", "GaussNewtonDiag"}
+TRITON_CLASSES = {"AGD", "Adam", "AdamW", "AdaBound", "RMSProp", "AdaGrad", "Sophia", "GaussNewtonDiag", "AdaGradNorm"}
 CASES = [c.name for c in TABLE if c.cls.__name__ in TRITON_CLASSES]
+#: the cases of the rules with a coefficient function (AdaGrad-Norm's scale needs b_t: no such function)
+COEFFICIENT_CASES = [c for c in CASES if not c.startswith("AdaGradNorm-")]
 
 DEFAULT_JOBS = [
     "paths:AGD-amsgrad-win-clip-max/f64",  # every AGD option, maximize, two groups
@@ -45,15 +48,19 @@ DEFAULT_JOBS = [
     "opcheck:",
     "trace:make_fx",
     "trace:aot_eager",
-    "agnorm:f64",  # AdaGrad-Norm's two passes, the accumulator on the device
+    "paths:AdaGradNorm-default/f64",  # the class: scope="group", two groups (the second L2 + maximize)
+    "paths:AdaGradNorm-global-decay/f32",  # scope="global" over two groups
+    "scaler:AdaGradNorm-default/kernel",  # AdaGrad-Norm: grad_scale in both passes, found_inf skips b^2 too
+    "nan_policy:raise/AdaGradNorm",
 ]
 BF16 = ["AGD-amsgrad", "AGD-win", "Adam-default", "AdaBound-amsbound-decay", "RMSProp-centered-momentum",
-        "AdaGrad-eps-inside-max", "Sophia-bs-max", "GaussNewtonDiag-momentum-ema-decay"]  # fmt: skip
+        "AdaGrad-eps-inside-max", "Sophia-bs-max", "GaussNewtonDiag-momentum-ema-decay", "AdaGradNorm-default"]  # fmt: skip
 SLOW_JOBS = (
     [f"paths:{c}/{dt}" for c in CASES for dt in ("f64", "f32") if f"paths:{c}/{dt}" not in DEFAULT_JOBS]
-    + [f"coefficients:{c}" for c in CASES if f"coefficients:{c}" not in DEFAULT_JOBS]
+    + [f"coefficients:{c}" for c in COEFFICIENT_CASES if f"coefficients:{c}" not in DEFAULT_JOBS]
     + [f"bf16:{c}" for c in BF16 if f"bf16:{c}" not in DEFAULT_JOBS]
-    + ["agnorm:f32", "nan_policy:propagate", "scaler:AdamW-amsgrad-max/kernel"]
+    + ["agnorm:f64", "agnorm:f32", "nan_policy:propagate", "scaler:AdamW-amsgrad-max/kernel",
+       "scaler:AdaGradNorm-global-decay/unscaled", "nan_policy:skip/AdaGradNorm"]
 )
 
 

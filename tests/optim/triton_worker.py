@@ -37,7 +37,8 @@ from optim_testlib import (  # noqa: E402
     make_params,
     run,
 )
-from precond.optim import AGD, NonFiniteGradientError, _dispatch  # noqa: E402
+from precond import optim  # noqa: E402
+from precond.optim import NonFiniteGradientError, _dispatch  # noqa: E402
 from precond.optim.cases import get_case  # noqa: E402
 from precond.optim.functional.adagrad_norm import AdaGradNormHyper, adagrad_norm  # noqa: E402
 from precond.optim.kernels import triton as tk  # noqa: E402
@@ -146,11 +147,15 @@ def scaler(arg: str) -> None:
     assert_opts_close(opt, ref, ps, rps, 1e-6)
 
 
-def nan_policy(policy: str) -> None:
-    """The device-side check: a NaN gradient changes nothing; 'raise' raises at that step (on
-    CPU the flag is read at once), 'skip' counts it, 'propagate' applies it."""
+def nan_policy(arg: str) -> None:
+    """``policy[/Class]`` (AGD unless named): the device-side check: a NaN gradient changes
+    nothing (AdaGradNorm: its accumulator neither); 'raise' raises at that step (on CPU the flag
+    is read at once), 'skip' counts it, 'propagate' applies it."""
+    policy, _, name = arg.partition("/")
+    cls = getattr(optim, name or "AGD")
     ps = make_params(torch.float32)
-    opt = AGD(ps, lr=1e-2, fused=True, nan_policy=policy)
+    opt = cls(ps, lr=1e-2, fused=True, nan_policy=policy)
+    assert _dispatch.resolve_impl(opt, opt.param_groups[0], ps) == "triton", "not on the Triton path"
     for k in range(3):
         for p in ps:
             p.grad = torch.full_like(p, 0.5)
@@ -238,9 +243,11 @@ def trace(mode: str) -> None:
 
 
 def agnorm(arg: str) -> None:
-    """AdaGrad-Norm's two passes against the loop: two groups (L2, maximize), 50 steps, one scope."""
+    """AdaGrad-Norm's two passes against the loop: two groups (L2; L2 with maximize, which changes
+    the norm of ``-g + wd p``), 50 steps, one scope."""
     dtype, rtol = DTYPES[arg]
-    hypers = [AdaGradNormHyper(lr=0.5, weight_decay=0.1), AdaGradNormHyper(lr=0.2, eps=1e-3, maximize=True)]
+    hypers = [AdaGradNormHyper(lr=0.5, weight_decay=0.1),
+              AdaGradNormHyper(lr=0.2, eps=1e-3, weight_decay=0.05, maximize=True)]  # fmt: skip
     out = {}
     for impl in ("loop", "triton"):
         ps = make_params(dtype)
@@ -287,7 +294,8 @@ def ptx(arg: str) -> None:
         kernels = [(tk.finite.nonfinite_kernel, dict(DT=DT, **block))]
     elif name == "adagrad_norm":
         an = tk.adagrad_norm
-        kernels = [(an.sumsq_kernel, dict(DT=DT, WD=1, **block)), (an.apply_kernel, dict(DT=DT, CT=CT, WD=1, MAXIMIZE=True, **block))]
+        on = dict(WD=1, HAS_SCALE=True, HAS_SKIP=True, **block)
+        kernels = [(an.sumsq_kernel, dict(DT=DT, MAXIMIZE=True, **on)), (an.apply_kernel, dict(DT=DT, CT=CT, MAXIMIZE=True, **on))]
     else:
         tr, on = tk.RULES[name], mode == ["on"]
         consts = dict(DT=DT, CT=CT, WD=1 if on else 2, MAXIMIZE=on, HAS_SCALE=on, HAS_SKIP=on, **block)

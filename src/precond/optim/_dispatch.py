@@ -53,7 +53,8 @@ def triton_path(optimizer: Any, params: list[torch.Tensor]) -> bool:
     CPU under the tests' switch, see the module docstring), a rule with a Triton kernel, and
     ``triton`` importable."""
     rule = getattr(optimizer, "rule", None)
-    if rule is None or not params or any(p.device != params[0].device for p in params):
+    name = rule.name if rule is not None else getattr(optimizer, "triton_kernel", None)  # AdaGradNorm: no Rule
+    if name is None or not params or any(p.device != params[0].device for p in params):
         return False
     kind = params[0].device.type
     if kind == "cpu":
@@ -63,7 +64,7 @@ def triton_path(optimizer: Any, params: list[torch.Tensor]) -> bool:
         return False
     from .kernels import triton_rules
 
-    return rule.name in triton_rules()
+    return name in triton_rules()
 
 
 def default_impl(optimizer: Any, params: list[torch.Tensor]) -> str:

@@ -23,9 +23,10 @@ __all__ = ["KernelsUnavailableWarning", "load", "status", "triton_rules"]
 
 @functools.cache
 def triton_rules() -> frozenset[str]:
-    """The rules with a Triton kernel (:mod:`.triton`); empty when ``triton`` does not import."""
+    """The rules with a Triton kernel (:mod:`.triton`; AdaGrad-Norm's two passes are not a
+    ``TritonRule`` but count); empty when ``triton`` does not import."""
     try:
         from . import triton
     except ImportError:
         return frozenset()
-    return frozenset(triton.RULES)
+    return frozenset([*triton.RULES, "adagrad_norm"])

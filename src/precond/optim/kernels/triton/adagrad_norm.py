@@ -11,16 +11,21 @@ sum (``torch.sum`` in double on the device, a fixed order for a fixed plan) is a
 :math:`b^2`. Pass 2 (:func:`apply_kernel`) reads :math:`b^2` from the device and the group's
 ``(lr, eps)``, and applies the step: g read twice, p read and written (p read in pass 1 too
 under weight decay), as the C++ kernel. No host sync when the accumulator is on the params'
-device (a CPU accumulator, the optimizer's default, is copied there and back: one sync).
+device (:class:`precond.optim.AdaGradNorm` keeps it there on this path; a CPU accumulator is
+copied there and back: one sync). GradScaler's ``grad_scale`` divides ``g`` in both passes; a
+set ``skip`` flag (GradScaler's ``found_inf`` or the non-finite check) masks every block of
+both, so :math:`b^2`, the params and the step counters stay as they were, on the device.
 """
 
 from __future__ import annotations
+
+from typing import Any, Optional
 
 import torch
 import triton
 import triton.language as tl
 
-from ...functional.adagrad_norm import Scope, adagrad_norm_coefficients
+from ...functional.adagrad_norm import Scope, adagrad_norm, adagrad_norm_coefficients
 from . import _lang as L
 from . import _plan
 from ._config import CONFIG, TL_DTYPES
@@ -28,30 +33,31 @@ from ._driver import hyper_row
 
 
 @triton.jit
-def sumsq_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, out, DT: tl.constexpr, WD: tl.constexpr,
+def sumsq_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, scale_ptr, skip_ptr, out, DT: tl.constexpr,
+                 WD: tl.constexpr, MAXIMIZE: tl.constexpr, HAS_SCALE: tl.constexpr, HAS_SKIP: tl.constexpr,
                  BLOCK: tl.constexpr, CHUNK: tl.constexpr, VEC: tl.constexpr):  # fmt: skip
-    t, start, n = L.chunk(chunk_tensor, chunk_start, numels, hyper, False, VEC)
+    t, start, n = L.chunk(chunk_tensor, chunk_start, numels, skip_ptr, HAS_SKIP, VEC)  # skipped: n = 0, a sum of 0
     p_ptr = L.tensor_ptr(ptrs, 0, n_tensors, t, DT, VEC)
     g_ptr = L.tensor_ptr(ptrs, 1, n_tensors, t, DT, VEC)
     acc = tl.zeros((BLOCK,), dtype=tl.float64)
     for i in range(0, CHUNK, BLOCK):
         offs, mask = L.block(start, i, n, BLOCK, VEC)
-        p, g = L.pre_step(p_ptr, g_ptr, offs, mask, hyper, hyper, tl.float64, False, WD, False)  # the sign: squared
+        p, g = L.pre_step(p_ptr, g_ptr, offs, mask, hyper, scale_ptr, tl.float64, HAS_SCALE, WD, MAXIMIZE)  # (-g + wd p)^2 under L2
         acc += g * g
     tl.store(out + tl.program_id(0), tl.sum(acc, axis=0))
 
 
 @triton.jit
-def apply_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, acc_ptr, DT: tl.constexpr,
-                 CT: tl.constexpr, WD: tl.constexpr, MAXIMIZE: tl.constexpr, BLOCK: tl.constexpr,
-                 CHUNK: tl.constexpr, VEC: tl.constexpr):  # fmt: skip
-    t, start, n = L.chunk(chunk_tensor, chunk_start, numels, hyper, False, VEC)
+def apply_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, scale_ptr, skip_ptr, acc_ptr,
+                 DT: tl.constexpr, CT: tl.constexpr, WD: tl.constexpr, MAXIMIZE: tl.constexpr, HAS_SCALE: tl.constexpr,
+                 HAS_SKIP: tl.constexpr, BLOCK: tl.constexpr, CHUNK: tl.constexpr, VEC: tl.constexpr):  # fmt: skip
+    t, start, n = L.chunk(chunk_tensor, chunk_start, numels, skip_ptr, HAS_SKIP, VEC)
     p_ptr = L.tensor_ptr(ptrs, 0, n_tensors, t, DT, VEC)
     g_ptr = L.tensor_ptr(ptrs, 1, n_tensors, t, DT, VEC)
     scale = (-tl.load(hyper + 1) / (tl.sqrt(tl.load(acc_ptr)) + tl.load(hyper + 2))).to(CT)  # -lr / (b_t + eps)
     for i in range(0, CHUNK, BLOCK):
         offs, mask = L.block(start, i, n, BLOCK, VEC)
-        p, g = L.pre_step(p_ptr, g_ptr, offs, mask, hyper, hyper, CT, False, WD, MAXIMIZE)
+        p, g = L.pre_step(p_ptr, g_ptr, offs, mask, hyper, scale_ptr, CT, HAS_SCALE, WD, MAXIMIZE)
         L.store(p_ptr, offs, p + scale * g, mask)
 
 
@@ -62,21 +68,30 @@ def _buckets(params: list[torch.Tensor]) -> dict[torch.dtype, list[int]]:
     return out
 
 
-def adagrad_norm_step(groups: Scope, accumulator: torch.Tensor, state_steps: list[torch.Tensor]) -> None:
+def takes(groups: Scope, device: torch.device) -> bool:
+    """Whether the kernels take every tensor of the scope: on ``device``, float32/float64/bfloat16,
+    contiguous, its gradient of its dtype (else the caller runs the loop)."""
+    return all(p.device == device and p.dtype in TL_DTYPES and g.dtype == p.dtype and g.device == device
+               and p.is_contiguous() and g.is_contiguous() for ps, gs, _ in groups for p, g in zip(ps, gs))  # fmt: skip
+
+
+def adagrad_norm_step(groups: Scope, accumulator: torch.Tensor, state_steps: list[torch.Tensor], *,
+                      grad_scale: Optional[torch.Tensor] = None, skip: Optional[torch.Tensor] = None) -> None:  # fmt: skip
     """One AdaGrad-Norm step over a scope (the signature of the other paths). Every tensor on
-    one device, of a kernel dtype, contiguous, its gradient of its dtype; L2 weight decay only
-    (AdaGrad-Norm's); else ``ValueError``."""
+    one device, of a kernel dtype, contiguous, its gradient of its dtype (:func:`takes`); L2
+    weight decay only (AdaGrad-Norm's); else ``ValueError``. ``grad_scale``: divide the
+    gradients by it (GradScaler's scale); ``skip``: a 0-dim device tensor, nonzero to leave
+    :math:`b^2`, the params and the counters unchanged (as :func:`._driver.step`)."""
     params = [p for ps, _, _ in groups for p in ps]
     if not params:
         return
     device = params[0].device
-    for ps, gs, h in groups:
-        for p, g in zip(ps, gs):
-            contiguous = p.is_contiguous() and g.is_contiguous()
-            if p.device != device or p.dtype not in TL_DTYPES or g.dtype != p.dtype or not contiguous:
-                raise ValueError("adagrad_norm_step (Triton): every tensor on one device, float32/float64/bfloat16, "
-                                 "contiguous, with a gradient of its dtype; use the loop for others")  # fmt: skip
+    if not takes(groups, device):
+        raise ValueError("adagrad_norm_step (Triton): every tensor on one device, float32/float64/bfloat16, "
+                         "contiguous, with a gradient of its dtype; use the loop for others")  # fmt: skip
     acc = accumulator if accumulator.device == device else accumulator.to(device)
+    ptrs = dict(scale_ptr=acc if grad_scale is None else grad_scale, skip_ptr=acc if skip is None else skip)
+    flags = dict(HAS_SCALE=grad_scale is not None, HAS_SKIP=skip is not None, **CONFIG.launch_options())
     plans = []
     sums = []
     for ps, gs, h in groups:
@@ -88,18 +103,36 @@ def adagrad_norm_step(groups: Scope, accumulator: torch.Tensor, state_steps: lis
             for plan in _plan.plan(columns, CONFIG.chunk, device, _plan.vector_width(columns, ps[idx[0]].element_size())):
                 part = torch.empty(plan.n_chunks, dtype=torch.float64, device=device)
                 sumsq_kernel[(plan.n_chunks,)](plan.ptrs, plan.n_tensors, plan.numels, plan.chunk_tensor, plan.chunk_start,
-                                               row, part, DT=TL_DTYPES[dtype], WD=L.WD_CODES[pre.weight_decay],
-                                               VEC=plan.vec, **CONFIG.launch_options())  # fmt: skip
+                                               row, out=part, DT=TL_DTYPES[dtype], WD=L.WD_CODES[pre.weight_decay],
+                                               MAXIMIZE=bool(pre.maximize), VEC=plan.vec, **ptrs, **flags)  # fmt: skip
                 sums.append(part.sum())
                 plans.append((plan, row, dtype, pre))
     if sums:
-        acc += torch.stack(sums).sum()
+        acc += torch.stack(sums).sum()  # skipped: every partial sum is 0
     for plan, row, dtype, pre in plans:
         ct = torch.float64 if dtype == torch.float64 else torch.float32
         apply_kernel[(plan.n_chunks,)](plan.ptrs, plan.n_tensors, plan.numels, plan.chunk_tensor, plan.chunk_start, row,
-                                       acc, DT=TL_DTYPES[dtype], CT=TL_DTYPES[ct], WD=L.WD_CODES[pre.weight_decay],
-                                       MAXIMIZE=bool(pre.maximize), VEC=plan.vec, **CONFIG.launch_options())  # fmt: skip
+                                       acc_ptr=acc, DT=TL_DTYPES[dtype], CT=TL_DTYPES[ct], WD=L.WD_CODES[pre.weight_decay],
+                                       MAXIMIZE=bool(pre.maximize), VEC=plan.vec, **ptrs, **flags)  # fmt: skip
     if acc is not accumulator:
         accumulator.copy_(acc)
     if state_steps:
         torch._foreach_add_(state_steps, 1.0)
+        if skip is not None:
+            torch._foreach_add_(state_steps, skip, alpha=-1.0)  # a skipped step is not counted
+
+
+def optimizer_step(opt: Any, groups: Scope, accumulator: torch.Tensor, state_steps: list[torch.Tensor]) -> None:
+    """What :class:`precond.optim.AdaGradNorm` runs for one scope on the Triton path: this step's
+    GradScaler scale and skip flag (:func:`._driver.begin_step`) on the device; a scope holding a
+    tensor the kernels do not take (float16, non-contiguous) runs the loop (``foreach`` off the
+    CPU), reading the flag on the host and unscaling there (one sync, on that path only)."""
+    scale, skip = getattr(opt, "grad_scale", None), opt.__dict__.get("_triton_skip")
+    params = [p for ps, _, _ in groups for p in ps]
+    if params and takes(groups, params[0].device):
+        return adagrad_norm_step(groups, accumulator, state_steps, grad_scale=scale, skip=skip)
+    if skip is not None and float(skip) != 0.0:
+        return
+    if scale is not None:
+        groups = [(ps, [g / scale.to(g.device, g.dtype) for g in gs], h) for ps, gs, h in groups]
+    adagrad_norm(groups, accumulator, state_steps, impl="loop" if all(p.is_cpu for p in params) else "foreach")
