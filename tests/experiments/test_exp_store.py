@@ -167,6 +167,19 @@ def test_damaged_store_is_one_line_and_untouched(tmp_path, capsys, kind, command
         Store(bad)
 
 
+def test_store_being_checkpointed_is_not_called_truncated(tmp_path):
+    """While another process checkpoints a WAL store, page 1 (the new page count) reaches the file
+    before the pages after it: a file shorter than its header with a -wal beside it is in use, not
+    damaged (a fresh clone's `make demo` failed so: claims workers opening the store mid-checkpoint)."""
+    from precond.experiments.store import check_store_file
+
+    bad, _ = _damaged(tmp_path, "truncated")
+    with pytest.raises(StoreError, match="truncated"):
+        check_store_file(bad)
+    (tmp_path / f"{bad.name}-wal").write_bytes(b"")
+    check_store_file(bad)  # no error: in use
+
+
 def test_other_sqlite_database_is_refused(tmp_path):
     other = tmp_path / "other.sqlite"
     con = sqlite3.connect(str(other))

@@ -150,6 +150,13 @@ _OPEN: collections.Counter[str] = collections.Counter()
 _OPEN_LOCK = threading.Lock()
 
 
+def _in_use(path: Path) -> bool:
+    """A WAL file beside the store: some process has it open, and a checkpoint may be copying pages
+    back, which writes page 1 (with the new page count) before the pages after it, so a file shorter
+    than its header says is then no damage (seen: another process's ``make demo`` claims run)."""
+    return Path(f"{path}-wal").exists()
+
+
 def check_store_file(path: Path) -> None:
     """Raise :class:`StoreError` if ``path`` exists and is not an intact SQLite file; reads only.
     Never call it on a file this process has an SQLite connection to (see :data:`_OPEN`)."""
@@ -167,7 +174,7 @@ def check_store_file(path: Path) -> None:
         pages = int.from_bytes(head[28:32], "big") if len(head) == 100 else 0
         if not head.startswith(SQLITE_MAGIC):
             why = "the file does not start with the SQLite header"
-        elif len(head) < 100 or (pages and head[24:28] == head[92:96] and size < pages * page):
+        elif len(head) < 100 or (pages and head[24:28] == head[92:96] and size < pages * page and not _in_use(path)):
             why = f"the file is truncated ({size} bytes; its header says {pages * page})"
     if why:
         raise StoreError(f"{path}: not a precond results store (SQLite): {why}")
