@@ -48,7 +48,7 @@ bench: install
 
 # On a machine with a GPU (torch with CUDA, triton): the CUDA tests, then the CUDA bench in fp32
 # and bf16 (docs/fast_steps.md, "GPU path"; not part of `make test`)
-GPU_BENCH = $(VENV)/bin/precond bench step --device cuda --optimizers agd,agd_amsgrad,adam,amsgrad,adamw --paths foreach,fused --no-memory
+GPU_BENCH = $(PY) -m precond bench step --device cuda --optimizers agd,agd_amsgrad,adam,amsgrad,adamw --paths foreach,fused --no-memory
 gpu-check:
 	$(PY) -m pytest -q tests/optim/test_triton_cuda.py tests/optim/test_fast_paths_cuda.py
 	$(GPU_BENCH) --json bench_cuda_fp32.json
