@@ -44,11 +44,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from precond.problems import test_direction
-
 from .run_config import RunConfig
 from .spec import Experiment
 from .store import LEASE_TIMEOUT, Lease, Store
+from .tuning import test_higher_is_better
 
 if TYPE_CHECKING:
     from precond.problems import ProblemHandle
@@ -346,7 +345,7 @@ def run_sweep(
             "val_metric": tuning.metric if tuning else problem.val_metric,
             "test_metric": (tuning.report or tuning.metric) if tuning else problem.test_metric,
             "higher_is_better": tuning.higher_is_better if tuning else problem.higher_is_better,
-            "test_higher_is_better": _report_direction(tuning) if tuning else problem.test_higher_is_better,
+            "test_higher_is_better": tuning.report_higher_is_better if tuning else problem.test_higher_is_better,
             "optimum": getattr(problem.build(), "optimum", None),  # not one of the handle's fields
             "kind": problem.kind,
             "vectorizable": problem.flat,
@@ -355,6 +354,7 @@ def run_sweep(
             "seeds": list(exp.spec.seeds),
             "steps": exp.steps,
         }
+        meta["test_higher_is_better"] = test_higher_is_better(meta)  # a [tuning] report without a direction: by its name
         configs = exp.runs()
         archived = store.put_experiment(exp.name, exp.source, exp.spec.problem.name, meta, exp.spec_hash,
                                         [c.key for c in configs], replace=replace)  # fmt: skip
@@ -368,13 +368,6 @@ def run_sweep(
         store.close()
     result.wall_time = time.perf_counter() - t0
     return result
-
-
-def _report_direction(tuning: Any) -> bool:
-    """The direction of a spec's ``[tuning] report`` metric (see ``TuningSpec.report_higher_is_better``)."""
-    if tuning.report_higher_is_better is not None:
-        return tuning.report_higher_is_better
-    return test_direction(tuning.metric, tuning.report or tuning.metric, tuning.higher_is_better)
 
 
 def _sweep(exp: Experiment, store: Store, store_path: str | Path, todo: list[RunConfig], meta: dict[str, Any],
