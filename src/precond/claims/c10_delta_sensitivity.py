@@ -25,8 +25,8 @@ import numpy as np
 
 from . import figures as F
 from .base import Check, Claim, OpenSetting, Verdict, combine, flag, fmt
-from .measure import mean_ci, tune_on
-from .selection import higher_is_better, selection_metric
+from .measure import mean_ci
+from .selection import tune_selected
 
 DIAG = "diag.agd_effective_step/median"
 RISE = 0.01  # "falls with delta": no step up from one delta to the next larger by more than this
@@ -61,14 +61,10 @@ def measure(inputs: Any, p: Mapping[str, Any]) -> dict[str, Any]:
     fixed = float(p["fixed_lr"])
     out: dict[str, Any] = {"deltas": list(p["deltas"]), "fixed_lr": fixed, "tuned": {}, "fixed": {}, "edge": [], "diverged": 0}
     for d in p["deltas"]:
-        tag = _tag(d)
-        runs = inputs.runs(tag)
-        handle = inputs.experiment(tag).problem
-        val = selection_metric(handle, runs)
+        runs, handle, val, tuned = tune_selected(inputs, _tag(d))
         out["test_metric"], out["selected_on"] = handle.test_metric, val
         out["diverged"] += sum(r["status"] != "done" for r in runs)
-        values = {r["key"]: float(r["final_metrics"].get(val, math.nan)) for r in runs}
-        res = tune_on(runs, val, values, inputs.grids(tag), higher_is_better=higher_is_better(val))["AGD"]
+        res = tuned["AGD"]
         out["tuned"][str(d)] = {"lr": float(res["hyperparameters"]["lr"]), **_at(res["runs"], handle.test_metric)}
         out["edge"] += [f"delta {d:g}: {e}" for e in res["edge"]]
         at_fixed = [r for r in runs if math.isclose(float(r["hyperparameters"]["lr"]), fixed, rel_tol=1e-9)]

@@ -41,8 +41,8 @@ import numpy as np
 
 from . import figures as F
 from .base import Check, Claim, OpenSetting, Verdict, combine, flag, fmt
-from .measure import mean_ci, tune_on
-from .selection import higher_is_better, selection_metric
+from .measure import mean_ci
+from .selection import higher_is_better, tune_selected
 
 #: label -> (optimizer, fixed hyperparameters, lr range (three decades))
 OPTIMIZERS = {
@@ -110,11 +110,8 @@ def measure(inputs: Any, p: Mapping[str, Any]) -> dict[str, Any]:
         res: dict[str, Any] = {}
         for label in OPTIMIZERS:
             tag = _tag(task, label)
-            runs = inputs.runs(tag)
-            h = inputs.experiment(tag).problem
-            sel = selection_metric(h, runs)
-            values = {r["key"]: float(r["final_metrics"].get(sel, math.nan)) for r in runs}
-            t = tune_on(runs, sel, values, inputs.grids(tag), higher_is_better=higher_is_better(sel))[label]
+            runs, h, sel, tuned = tune_selected(inputs, tag)
+            t = tuned[label]
             chosen = t["runs"]
             res[label] = {"lr": float(t["hyperparameters"]["lr"]), "edge": t["edge"], "seeds": [r["seed"] for r in chosen],
                           "test": [float(r["final_metrics"].get(h.test_metric, math.nan)) if r["status"] == "done" else math.nan
