@@ -28,7 +28,7 @@ import numpy as np
 
 from . import figures as F
 from .base import Check, Claim, OpenSetting, Verdict, combine, flag, fmt
-from .measure import geo_ci, loglog_slope, mean_ci, trajectory
+from .measure import geo_ci, geo_mean, loglog_slope, mean_ci, trajectory
 
 PROBLEMS = {"quadratic": {"dim": 2, "condition_number": 100.0, "basis": "random"}, "beale": {}, "rosenbrock": {}}
 CURVED = ("beale", "rosenbrock")
@@ -86,7 +86,7 @@ def measure(inputs: Any, p: Mapping[str, Any]) -> dict[str, Any]:
             n_points += dw.size
             slopes.append(loglog_slope(dw, agd))
             sel = agd[dw <= SMALL_STEP]
-            small.append(float(np.exp(np.mean(np.log(np.maximum(sel, 1e-300))))) if sel.size else float("nan"))
+            small.append(geo_mean(sel))
             if agd.size:
                 max_err, max_gd_err = max(max_err, float(agd.max())), max(max_gd_err, float(gd.max()))
         out[prob] = {"slope": slopes, "small_step_error": small, "points": n_points, "max_rel_err": max_err,

@@ -38,7 +38,7 @@ import numpy as np
 
 from . import figures as F
 from .base import Check, Claim, OpenSetting, Verdict, combine, fmt
-from .measure import by_label, geo_ci, mean_ci, trajectory
+from .measure import by_label, geo_ci, geo_mean, mean_ci, trajectory
 
 PROBLEM = "beale_far"
 LIMIT_LR = 1.0
@@ -167,7 +167,7 @@ def figure(n: Mapping[str, Any], base: Path) -> Path:
     lrs = np.asarray(n["lrs"], float)
     for lab, c in (("AGD", "C3"), ("Adam", "C0")):
         d = [n[lab][str(lr)] for lr in n["lrs"]]
-        b.loglog(lrs, [float(np.exp(np.mean(np.log(v)))) for v in d], "o-", color=c, ms=4, label=f"{lab} (geometric mean)")
+        b.loglog(lrs, [geo_mean(v) for v in d], "o-", color=c, ms=4, label=f"{lab} (geometric mean)")
         for lr, v in zip(lrs, d):
             b.loglog([lr] * len(v), v, ".", color=c, ms=3, alpha=0.5)
     b.axhline(DIST_FLOOR, color="k", ls=":", lw=0.8, label="floor")

@@ -48,6 +48,13 @@ def geo_ci(values: Iterable[float], floor: float = 1e-300) -> Interval:
     return iv.estimate, iv.low, iv.high
 
 
+def geo_mean(values: Iterable[float], floor: float = 1e-300) -> float:
+    """``exp(mean(log(max(x, floor))))``, the geometric mean (:func:`geo_ci`'s estimate without its
+    interval; ``nan`` for no values)."""
+    x = np.maximum(np.asarray(list(values), float), floor)
+    return float(np.exp(np.mean(np.log(x)))) if x.size else math.nan
+
+
 def proportion_ci(k: int, n: int, confidence: float = 0.95) -> Interval:
     """``k/n`` and its Clopper-Pearson (exact binomial) interval."""
     from scipy.stats import beta
