@@ -29,7 +29,7 @@ import torch
 from torch.optim import Optimizer
 
 from . import _checks
-from ._dispatch import resolve_impl
+from ._dispatch import resolve_impl, takes_triton
 from ._finite import all_finite
 from .distributed import any_dtensor, local_list
 from .functional._rule import Hyper, Rule
@@ -344,7 +344,7 @@ class PrecondOptimizer(Optimizer):
         """Whether every group of this step takes the Triton path; then the step's skip flag
         (GradScaler's ``found_inf`` or the non-finite check) is made on the device, no host sync
         (:func:`precond.optim.kernels.triton.begin_step`)."""
-        if not all(resolve_impl(self, group, params) == "triton" for group, params, _ in work):
+        if not all(takes_triton(self, group, params) for group, params, _ in work):
             return False
         from .kernels import triton
 
@@ -356,7 +356,7 @@ class PrecondOptimizer(Optimizer):
         """GradScaler passes ``grad_scale``/``found_inf`` to :meth:`step` (unscaled and skipped on
         the device, as torch's fused optimizers) when every group takes the Triton path."""
         groups = [g for g in self.param_groups if g["params"]]
-        return bool(groups) and all(resolve_impl(self, g, list(g["params"])) == "triton" for g in groups)
+        return bool(groups) and all(takes_triton(self, g, list(g["params"])) for g in groups)
 
     def _params_with_grad(self, group: dict[str, Any]) -> list[torch.Tensor]:
         params = []

@@ -48,6 +48,13 @@ def resolve_impl(optimizer: Any, group: dict[str, Any], params: list[torch.Tenso
     return "loop"
 
 
+def takes_triton(optimizer: Any, group: dict[str, Any], params: list[torch.Tensor]) -> bool:
+    """Whether :func:`resolve_impl` gives ``"triton"`` for ``group`` (``fused=True`` and
+    :func:`triton_path`), without resolving the other paths: the step asks it of every group,
+    every step, before the groups' own :func:`resolve_impl`."""
+    return bool(group.get("fused")) and triton_path(optimizer, params)
+
+
 def triton_path(optimizer: Any, params: list[torch.Tensor]) -> bool:
     """Whether ``fused=True`` runs the Triton kernels: every param on one CUDA device (or on the
     CPU under the tests' switch, see the module docstring), a rule with a Triton kernel, and
