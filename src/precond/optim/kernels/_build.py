@@ -44,7 +44,7 @@ import torch
 CSRC = Path(__file__).with_name("csrc")
 #: the translation units of the extension, and every file they are built from
 SOURCES = sorted(CSRC.glob("*.cpp"))
-FILES = sorted(CSRC.glob("*.cpp")) + sorted(CSRC.glob("*.h"))
+FILES = SOURCES + sorted(CSRC.glob("*.h"))
 DISABLE_ENV = "PRECOND_DISABLE_EXTENSIONS"
 
 _lock = threading.Lock()
