@@ -150,6 +150,16 @@ def pre_step(p_ptr, g_ptr, offs, mask, hyper, scale_ptr, CT: tl.constexpr, HAS_S
 
 
 @helper
+def running_max(ptr, offs, mask, x, CT: tl.constexpr, ON: tl.constexpr):
+    """AMSGrad's running maximum: ``x_max = max(x_max, x)`` stored at ``ptr`` and returned, or
+    ``x`` unchanged (``ON`` false: the column is not read)."""
+    if ON:
+        x = tl.maximum(load(ptr, offs, mask, CT), x)
+        store(ptr, offs, x, mask)
+    return x
+
+
+@helper
 def lerp(a, b, w):
     """torch.lerp's formula (exact at both ends), as ``csrc/common.h``."""
     return tl.where(w < 0.5, a + w * (b - a), b - (b - a) * (1.0 - w))

@@ -52,10 +52,7 @@ def adabound_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, s
         p, g = L.pre_step(p_ptr, g_ptr, offs, mask, hyper, scale_ptr, CT, HAS_SCALE, WD, MAXIMIZE)
         m = L.load(m_ptr, offs, mask, CT) * beta1 + one_m_b1 * g
         v = L.load(v_ptr, offs, mask, CT) * beta2 + one_m_b2 * (g * g)
-        den = v
-        if AMSBOUND:
-            den = tl.maximum(L.load(vm_ptr, offs, mask, CT), v)
-            L.store(vm_ptr, offs, den, mask)
+        den = L.running_max(vm_ptr, offs, mask, v, CT, AMSBOUND)
         rate = tl.minimum(tl.maximum(L.div(step_size + tl.zeros_like(den), L.sqrt(den) + eps), lower), upper)
         p = p - rate * m
         L.store(p_ptr, offs, p, mask)

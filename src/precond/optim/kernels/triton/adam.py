@@ -49,10 +49,7 @@ def adam_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, scale
         p, g = L.pre_step(p_ptr, g_ptr, offs, mask, hyper, scale_ptr, CT, HAS_SCALE, WD, MAXIMIZE)
         m = L.lerp(L.load(m_ptr, offs, mask, CT), g, w)
         v = L.load(v_ptr, offs, mask, CT) * beta2 + one_m_b2 * (g * g)
-        den = v
-        if AMSGRAD:
-            den = tl.maximum(L.load(vm_ptr, offs, mask, CT), v)
-            L.store(vm_ptr, offs, den, mask)
+        den = L.running_max(vm_ptr, offs, mask, v, CT, AMSGRAD)
         if EPS_INSIDE:
             denom = L.sqrt(L.div(den, bc2) + eps)
         else:

@@ -66,10 +66,7 @@ def agd_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, scale_
         s = g * c_g + c_m * m
         m = m * beta1 + one_m_b1 * g
         b = b * beta2 + one_m_b2 * (s * s)
-        den = b
-        if AMSGRAD:
-            den = tl.maximum(L.load(bm_ptr, offs, mask, CT), b)
-            L.store(bm_ptr, offs, den, mask)
+        den = L.running_max(bm_ptr, offs, mask, b, CT, AMSGRAD)
         u = L.div(m, tl.maximum(L.sqrt(den), floor))
         if CLIP:
             u = tl.minimum(tl.maximum(u, -clip), clip)
