@@ -98,11 +98,8 @@ def launch(tr: TritonRule, params: list[Tensor], grads: list[Tensor], state: lis
         k += bool(on)
     torch._foreach_add_(steps, 1.0)
     row = hyper_row(hyper, device)
-    by_dtype: dict[torch.dtype, list[int]] = {}
-    for i, p in enumerate(params):
-        by_dtype.setdefault(p.dtype, []).append(i)
     opts = dict(zip(tr.options, (bool(o) for o in options)))
-    for dtype, idx in by_dtype.items():
+    for dtype, idx in buckets(params).items():
         pick = (lambda lst: [lst[i] for i in idx] if lst else []) if len(idx) < n else (lambda lst: lst)
         data = [pick(params), pick(grads), *[pick(lst) for lst in lists]]
         columns = [*data, pick(steps), *([pick(counts)] if counts else [])]
@@ -118,7 +115,15 @@ def launch(tr: TritonRule, params: list[Tensor], grads: list[Tensor], state: lis
         torch._foreach_add_(steps, skip, alpha=-1.0)  # a skipped step is not counted
 
 
-def takes(rule: Rule, i: int, params: list[Tensor], grads: list[Tensor], lists: list[list[Any]], device: torch.device) -> bool:
+def buckets(params: list[Tensor]) -> dict[torch.dtype, list[int]]:
+    """The indices of ``params`` by dtype (one launch per dtype), in first-seen order."""
+    out: dict[torch.dtype, list[int]] = {}
+    for i, p in enumerate(params):
+        out.setdefault(p.dtype, []).append(i)
+    return out
+
+
+def takes(i: int, params: list[Tensor], grads: list[Tensor], lists: list[list[Any]], device: torch.device) -> bool:
     """Whether the kernel takes tensor ``i``: on ``device``, a kernel dtype, contiguous, with its
     gradient and state of its dtype and size."""
     p, g = params[i], grads[i]
@@ -149,8 +154,9 @@ def step(rule: Rule, params: list[Tensor], grads: list[Tensor], state: Mapping[s
         rule.check(state)
     lists = rule.lists(state)
     device = params[0].device
-    ok = [i for i in range(len(params)) if takes(rule, i, params, grads, lists, device)]
-    rest = [i for i in range(len(params)) if i not in set(ok)]
+    taken = [takes(i, params, grads, lists, device) for i in range(len(params))]
+    ok = [i for i, on in enumerate(taken) if on]
+    rest = [i for i, on in enumerate(taken) if not on]
     if rest:
         _fallback(rule, [params, grads, lists, state], rest, hyper, grad_scale, skip)
     if not ok:
