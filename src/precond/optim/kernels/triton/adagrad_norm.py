@@ -29,7 +29,7 @@ from ...functional.adagrad_norm import Scope, adagrad_norm, adagrad_norm_coeffic
 from . import _lang as L
 from . import _plan
 from ._config import CONFIG, TL_DTYPES
-from ._driver import hyper_row
+from ._driver import buckets, hyper_row
 
 
 @triton.jit
@@ -59,13 +59,6 @@ def apply_kernel(ptrs, n_tensors, numels, chunk_tensor, chunk_start, hyper, scal
         offs, mask = L.block(start, i, n, BLOCK, VEC)
         p, g = L.pre_step(p_ptr, g_ptr, offs, mask, hyper, scale_ptr, CT, HAS_SCALE, WD, MAXIMIZE)
         L.store(p_ptr, offs, p + scale * g, mask)
-
-
-def _buckets(params: list[torch.Tensor]) -> dict[torch.dtype, list[int]]:
-    out: dict[torch.dtype, list[int]] = {}
-    for i, p in enumerate(params):
-        out.setdefault(p.dtype, []).append(i)
-    return out
 
 
 def takes(groups: Scope, device: torch.device) -> bool:
@@ -98,7 +91,7 @@ def adagrad_norm_step(groups: Scope, accumulator: torch.Tensor, state_steps: lis
         pre = h.pre_step()
         c = adagrad_norm_coefficients(h)
         row = hyper_row([float(pre.factor), c.lr, c.eps], device)
-        for dtype, idx in _buckets(ps).items():
+        for dtype, idx in buckets(ps).items():
             columns = [[ps[i] for i in idx], [gs[i] for i in idx]]
             for plan in _plan.plan(columns, CONFIG.chunk, device, _plan.vector_width(columns, ps[idx[0]].element_size())):
                 part = torch.empty(plan.n_chunks, dtype=torch.float64, device=device)
