@@ -16,6 +16,7 @@ from precond.cli import main as cli
 from precond.experiments.spec import parse_spec
 from precond.experiments.store import Store
 from precond.experiments.sweep import run_sweep
+from proc_probes import finished as _finished, stat_fields
 
 HERE = Path(__file__).parent
 PRECOND = [sys.executable, "-m", "precond"]
@@ -42,30 +43,14 @@ def _env(count: Path) -> dict:
                 PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))  # fmt: skip
 
 
-def _finished(store: Path) -> dict[str, float]:
-    """key -> finished_at of the stored runs, read by plain sqlite3."""
-    try:
-        con = sqlite3.connect(str(store), timeout=10)
-        try:
-            return dict(con.execute("SELECT key, finished_at FROM runs"))
-        finally:
-            con.close()
-    except sqlite3.OperationalError:
-        return {}
-
-
 def _done(store: Path) -> int:
     return len(_finished(store))
 
 
 def _stat(pid: int) -> tuple[str, int] | None:
     """(state, ppid) of a live process from /proc, None when it is gone or a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return None if fields[0] in "ZX" else (fields[0], int(fields[1]))
+    fields = stat_fields(pid)
+    return None if fields is None else (fields[0], int(fields[1]))
 
 
 def _descendants(pid: int) -> set[int]:

@@ -19,6 +19,7 @@ from precond.cli import main as cli
 from precond.experiments import sweep
 from precond.experiments.spec import parse_spec
 from precond.experiments.store import Store
+from proc_probes import finished, stat_fields
 
 HERE = Path(__file__).parent
 
@@ -217,14 +218,7 @@ def test_stopped_cli_ray_sweep_says_what_was_kept(tmp_path, how):
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
     def done() -> int:
-        try:
-            con = sqlite3.connect(str(store), timeout=10)
-            try:
-                return con.execute("SELECT count(*) FROM runs").fetchone()[0]
-            finally:
-                con.close()
-        except sqlite3.OperationalError:
-            return 0
+        return len(finished(store))
 
     deadline = time.time() + 240
     while done() < 1 and proc.poll() is None and time.time() < deadline:
@@ -254,9 +248,5 @@ def test_stopped_cli_ray_sweep_says_what_was_kept(tmp_path, how):
 
 def _session(pid: int) -> int | None:
     """The session id of a live process (field 6 of /proc/PID/stat), None for a zombie or a gone one."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return None if fields[0] in "ZX" else int(fields[3])
+    fields = stat_fields(pid)
+    return None if fields is None else int(fields[3])
