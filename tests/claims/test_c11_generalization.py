@@ -8,7 +8,8 @@ import pytest
 
 from precond.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, get
 from precond.claims.c11_generalization import OPTIMIZERS, paired_gap
-from precond.claims.selection import higher_is_better
+from precond.claims.selection import selection_higher_is_better, selection_metric
+from precond.problems import resolve
 from precond.problems import get as problem
 
 from ._helpers import changed, run_tiny
@@ -40,7 +41,17 @@ def test_rule_gives_each_verdict():
     # AGD 1 point behind on one seed, 1 ahead on another: open
     assert rule(changed(GOOD, ("tasks", "digits_mlp", "AGD", "test"), [0.96, 0.985, 0.975])).status == INCONCLUSIVE
     assert paired_gap(GOOD["tasks"]["shakespeare_lstm"])[0] == pytest.approx(0.005)  # lower loss = better: positive
-    assert higher_is_better("test_acc") and not higher_is_better("test_loss") and not higher_is_better("val_ppl")
+
+
+def test_each_task_selects_and_reports_in_its_handles_directions():
+    # digits_mlp tunes on val_loss (lower) but reports test_acc (higher): C11 selects on val_acc (higher);
+    # a language task selects on and reports losses (lower); the directions come from the handle, not the names
+    digits, lm = resolve("digits_mlp", {}, "float32"), resolve("shakespeare_lstm", {}, "float32")
+    runs = [{"final_metrics": {"val_acc": 0.9, "val_loss": 0.3}}]
+    assert selection_metric(digits, runs) == "val_acc" and selection_higher_is_better(digits, "val_acc")
+    assert selection_metric(digits, []) == "val_loss" and not selection_higher_is_better(digits, "val_loss")
+    assert digits.test_higher_is_better and not lm.test_higher_is_better
+    assert selection_metric(lm, runs) == lm.val_metric and not selection_higher_is_better(lm, lm.val_metric)
 
 
 @pytest.fixture(scope="module")

@@ -62,3 +62,21 @@ def test_amsgrad_reads_the_running_maximum_and_nan_before_a_step():
     assert math.isnan(out["median"]) and out["sgd_branch"] == pytest.approx(0.1 / 1e-5)
     with pytest.raises(TypeError, match="needs an AGD optimizer"):
         agd_effective_steps(Adam([torch.zeros(1, requires_grad=True)]))
+
+
+def test_a_batched_agd_gives_each_row_its_own_lr():
+    torch.manual_seed(0)
+    lrs = [0.01, 0.3]
+    W = torch.randn(2, 6, dtype=torch.float64)
+    singles = [AGD([W[i].clone().requires_grad_(True)], lr=lr, delta=1e-3) for i, lr in enumerate(lrs)]
+    P = W.clone().requires_grad_(True)
+    batched = AGD.batched(P, lrs, delta=1e-3)
+    scale = torch.logspace(-4, 1, 6, dtype=torch.float64)
+    for _ in range(4):
+        for opt in singles + [batched]:
+            for p in opt.param_groups[0]["params"]:
+                p.grad = scale * p.detach()
+            opt.step()
+    want = torch.cat([agd_effective_steps(o) for o in singles])
+    got = agd_effective_steps(batched)
+    assert got.shape == (12,) and torch.allclose(got, want, rtol=1e-12, atol=0)  # (with the group's lr 1.0: 30 to 100x off)

@@ -175,6 +175,10 @@ def test_loss_rows_is_loss_from_outputs_of_each_row(loss_type, out_shape, tgt):
 @pytest.mark.parametrize("make,x_shape", [
     (lambda: MLP(6, (5, 4), 3, "tanh"), (9, 6)),
     (lambda: CNN1d(12, 3, (4, 5), 3), (9, 12)),
+    # string paddings ("same" with an even total: one more on the right), dilation, no bias
+    (lambda: nn.Sequential(nn.Conv1d(2, 4, 3, padding=1), nn.Tanh(), nn.Conv1d(4, 3, 4, padding="same", dilation=2),
+                           nn.Conv1d(3, 2, 3, stride=2, padding="valid", bias=False)), (9, 2, 12)),
+    (lambda: nn.Sequential(nn.Conv1d(2, 4, 3, groups=2), nn.ReLU()), (9, 2, 12)),  # groups of its own: inputs copied per run
     (lambda: LinearModel(torch.randn(6)), (9, 6)),
     (lambda: _Scaled(6, 3), (9, 6)),
 ])  # fmt: skip
@@ -198,6 +202,31 @@ def test_stacked_forward_is_each_model_on_its_inputs(make, x_shape):
         assert out.shape == want.shape and torch.allclose(out, want, rtol=1e-12, atol=1e-14), S
     with pytest.raises(ValueError, match="3 groups cannot be shared by 4 runs"):
         stacked_forward(models[0])(layout(layout.stack(models)), torch.randn(3, *x_shape, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("make,x_shape", [
+    (lambda: MLP(64, (64,), 10), (32, 64)),
+    (lambda: CNN1d(40, 10, (8, 6), 5), (16, 40)),
+])  # fmt: skip
+@pytest.mark.parametrize("S", [6, 2, 1])
+def test_float32_stacked_models_and_their_gradients_are_the_models(make, x_shape, S):
+    # float32: the products go to oneDNN where it is available (optim/kernels/matmul.py), the
+    # convolutions to grouped channels-last ones; each row and each row's gradient against its model
+    torch.manual_seed(1)
+    models = [make() for _ in range(6)]
+    layout = RowLayout(models[0])
+    P = [p.requires_grad_(True) for p in layout.stack(models)]
+    x = torch.randn(S, *x_shape)
+    out = stacked_forward(models[0])(layout(P), x)
+    w = torch.randn_like(out)
+    (out * w).sum().backward()
+    for i, m in enumerate(models):
+        y = m(x[i // (6 // S)])
+        assert torch.allclose(out[i], y, rtol=1e-5, atol=1e-5 * float(y.detach().abs().max())), i
+        (y * w[i]).sum().backward()
+        for k, p in enumerate(q for q in m.parameters() if q.requires_grad):
+            g = P[k].grad[i].reshape(p.shape)
+            assert torch.allclose(g, p.grad, rtol=1e-4, atol=1e-5 * float(p.grad.abs().max())), (i, k)
 
 
 @pytest.mark.parametrize("model,what", [

@@ -42,7 +42,7 @@ import numpy as np
 from . import figures as F
 from .base import Check, Claim, OpenSetting, Verdict, combine, flag, fmt
 from .measure import mean_ci
-from .selection import higher_is_better, tune_selected
+from .selection import tune_selected
 
 #: label -> (optimizer, fixed hyperparameters, lr range (three decades))
 OPTIMIZERS = {
@@ -122,7 +122,7 @@ def measure(inputs: Any, p: Mapping[str, Any]) -> dict[str, Any]:
                 curves = [r["history"].get("adaptive_fraction", []) for r in chosen if r["status"] == "done"]
                 res[label]["fraction_curve"] = np.nanmean(np.asarray([c for c in curves if len(c) == len(curves[0])], float),
                                                           axis=0).tolist() if curves else []  # fmt: skip
-        out["tasks"][task] = {"test_metric": h.test_metric, "selected_on": sel, "higher_is_better": higher_is_better(h.test_metric),
+        out["tasks"][task] = {"test_metric": h.test_metric, "selected_on": sel, "higher_is_better": h.test_higher_is_better,
                               **res}  # fmt: skip
     return out
 

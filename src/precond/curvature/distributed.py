@@ -50,11 +50,21 @@ class AllReduceMean(Reduction):
         if not dist.is_available() or not dist.is_initialized():
             return diag
         flat = torch.cat([d.reshape(-1) for d in diag])
+        home = flat.device
+        flat = flat.to(comm_device(dist.get_backend(self.group), home))  # NCCL reduces CUDA tensors only
         if self.weight != 1.0:
             flat *= self.weight
         dist.all_reduce(flat, op=dist.ReduceOp.SUM, group=self.group)
-        flat /= dist.get_world_size(self.group)
+        flat = (flat / dist.get_world_size(self.group)).to(home)
         return [chunk.view_as(d) for chunk, d in zip(torch.split(flat, [d.numel() for d in diag]), diag)]
+
+
+def comm_device(backend: str, device: torch.device) -> torch.device:
+    """Where a tensor on ``device`` must be for a collective of ``backend``: the current CUDA device
+    for NCCL (which takes CUDA tensors only, e.g. an estimate made on a CPU replica), else ``device``."""
+    if str(backend).lower() == "nccl" and device.type != "cuda":
+        return torch.device("cuda")
+    return device
 
 
 class FullReplica(AllReduceMean):

@@ -46,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=1000, help="steps per run (default 1000)")
     parser.add_argument("--sample", type=int, default=None, help="configurations timed one by one (default 20, 5 for networks)")
     parser.add_argument("--eval-every", type=int, default=None, help="steps between evaluations (default: only at the start and the end)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads for both the batched and the one-by-one runs (default 1: as each worker of precond run has)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="batched runs per row, each paired with a loop pass after it; the row gives the median ratio (default 1)")
 
@@ -102,7 +104,10 @@ def main(args: argparse.Namespace) -> int:
     from .runner import run_one
     from .vectorized import batchable, can_batch, run_group
 
-    torch.set_num_threads(1)
+    if args.threads < 1:
+        print(f"precond bench sweep: --threads must be >= 1, got {args.threads}")
+        return 2
+    torch.set_num_threads(args.threads)
     try:
         problem_args = json.loads(args.args)
         problem = resolve(args.problem, problem_args, "float64")  # one problem for all the configurations (RunConfig's dtype)
@@ -146,7 +151,8 @@ def main(args: argparse.Namespace) -> int:
     how = "stacked models" if net else "vectorized points"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
     evals = f", evaluated every {args.eval_every}" if args.eval_every else ""
-    print(f"{args.optimizer} on {args.problem} {problem_args or ''}({how}), {args.steps} steps each{evals}, 1 thread; "
+    threads = f"{args.threads} thread" + ("s" if args.threads > 1 else "")
+    print(f"{args.optimizer} on {args.problem} {problem_args or ''}({how}), {args.steps} steps each{evals}, {threads}; "
           f"load average {load:.2f} on {os.cpu_count()} CPUs")  # fmt: skip
     if net:
         from .batched_modules import stack_rows, step_flops

@@ -37,6 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from precond.optim.kernels.matmul import bmm
+
 from .base import LOSS_TYPES, Batch, Problem
 from .models import CNN1d, MLP
 from .regression import LinearModel
@@ -109,7 +111,7 @@ def _linear(m: nn.Linear, P: Params, pre: str, x: torch.Tensor) -> torch.Tensor:
     if S != C:
         W, b = W.reshape(S, -1, W.shape[2]), None if b is None else b.reshape(S, -1)
     xt = _shaped(x, (S, -1, x.shape[-1])).transpose(1, 2)
-    y = torch.bmm(W, xt) if b is None else torch.baddbmm(b.unsqueeze(2), W, xt)
+    y = bmm(W, xt, None if b is None else b.unsqueeze(2))
     y = (y if S == C else y.view(C, out, -1)).transpose(1, 2)
     return _shaped(y, (C, *x.shape[1:-1], out))
 
@@ -121,17 +123,46 @@ def _shaped(t: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     return t.reshape(shape)
 
 
-def _conv1d(m: nn.Conv1d, P: Params, pre: str, x: torch.Tensor) -> torch.Tensor:
+class _Channels:
+    """The outputs of stacked convolutions between layers: ``t`` ``(B, C c, 1, L)`` in channels-last
+    memory (``(B, L, C c)``), as oneDNN's grouped 2-D convolutions of height 1 take and give them.
+    Activations apply to ``t`` itself, so that their backward meets gradients of the same layout
+    (on the ``(C, B, c, L)`` view ReLU's backward took 16 ms a step of the default mnist1d_cnn's 35
+    rows); :meth:`rows` is that view, for any other module."""
+
+    def __init__(self, t: torch.Tensor, C: int) -> None:
+        self.t, self.C = t, C
+
+    def rows(self) -> torch.Tensor:
+        return self.t.squeeze(2).unflatten(1, (self.C, -1)).transpose(0, 1)
+
+
+def _conv1d(m: nn.Conv1d, P: Params, pre: str, x: torch.Tensor | _Channels) -> _Channels:
+    # The C convolutions as one grouped 2-D convolution of height 1 in channels-last layout: oneDNN
+    # then runs the forward and both backward passes without the reorders that the (B, C c_in, L)
+    # layout costs (a step of the default mnist1d_cnn's 35 rows: 50 against 62 to 70 ms). Inputs
+    # (S, ...) shared by C/S runs (the data, for a first layer): S groups of C/S c_out output
+    # channels each (the runs' weights side by side) instead of a copy of the input per run (one
+    # input channel per group is oneDNN's slowest case). (An im2col of the inputs times the
+    # weights by :func:`bmm` measured slower still, 72 ms: its unfold's backward alone took 14.)
     W, b = P[pre + "weight"], P.get(pre + "bias")
     C, c_out = W.shape[:2]
-    x = rows_of(x, C)
-    B = x.shape[1]
-    y = F.conv1d(x.transpose(0, 1).reshape(B, C * m.in_channels, x.shape[-1]), W.reshape(C * c_out, *W.shape[2:]),
-                 None if b is None else b.reshape(-1), m.stride, m.padding, m.dilation, m.groups * C)  # fmt: skip
-    return y.reshape(B, C, c_out, y.shape[-1]).transpose(0, 1)
+    if isinstance(x, _Channels):
+        x4, S = x.t, C
+    else:
+        S = x.shape[0]
+        if S != C and (m.groups != 1 or C % S):
+            x, S = rows_of(x, C), C  # a module with groups of its own shares no input; a non-divisor is refused
+        B, L = x.shape[1], x.shape[-1]
+        x4 = x.transpose(0, 1).reshape(B, S * m.in_channels, 1, L)
+    x4 = x4.contiguous(memory_format=torch.channels_last)
+    pad = m.padding if isinstance(m.padding, str) else (0, m.padding[0])
+    y = F.conv2d(x4, W.reshape(C * c_out, W.shape[2], 1, W.shape[3]), None if b is None else b.reshape(-1),
+                 (1, m.stride[0]), pad, (1, m.dilation[0]), m.groups * S)  # fmt: skip
+    return _Channels(y, C)
 
 
-def _sequential(m: nn.Sequential, P: Params, pre: str, x: torch.Tensor) -> torch.Tensor:
+def _sequential(m: nn.Sequential, P: Params, pre: str, x: torch.Tensor | _Channels) -> torch.Tensor | _Channels:
     for name, child in m.named_children():
         x = _apply(child, P, f"{pre}{name}.", x)
     return x
@@ -144,13 +175,13 @@ def _mlp(m: MLP, P: Params, pre: str, x: torch.Tensor) -> torch.Tensor:
 def _cnn1d(m: CNN1d, P: Params, pre: str, x: torch.Tensor) -> torch.Tensor:
     if x.dim() == 3:  # CNN1d.forward: (N, L) -> (N, 1, L) per row
         x = x.unsqueeze(2)
-    return _apply(m.head, P, pre + "head.", _apply(m.features, P, pre + "features.", x).mean(-1))
+    return _apply(m.head, P, pre + "head.", _rows(_apply(m.features, P, pre + "features.", x)).mean(-1))
 
 
 def _weights(m: LinearModel, P: Params, pre: str, x: torch.Tensor) -> torch.Tensor:
     w = P[pre + "x"]  # LinearModel.forward: inputs @ x per row
     x = rows_of(x, w.shape[0])
-    return torch.bmm(x.reshape(w.shape[0], -1, w.shape[1]), w.unsqueeze(-1)).reshape(x.shape[:-1])
+    return bmm(x.reshape(w.shape[0], -1, w.shape[1]), w.unsqueeze(-1)).reshape(x.shape[:-1])
 
 
 #: module type -> its batched form ``(module, params, prefix, x) -> y``
@@ -159,8 +190,16 @@ FORMS: dict[type, Callable[[nn.Module, Params, str, torch.Tensor], torch.Tensor]
 }
 
 
-def _apply(m: nn.Module, P: Params, pre: str, x: torch.Tensor) -> torch.Tensor:
-    return m(x) if isinstance(m, ELEMENTWISE) else FORMS[type(m)](m, P, pre, x)
+def _apply(m: nn.Module, P: Params, pre: str, x: torch.Tensor | _Channels) -> torch.Tensor | _Channels:
+    if isinstance(m, ELEMENTWISE):
+        return _Channels(m(x.t), x.C) if isinstance(x, _Channels) else m(x)
+    if isinstance(x, _Channels) and not isinstance(m, (nn.Conv1d, nn.Sequential)):
+        x = x.rows()
+    return FORMS[type(m)](m, P, pre, x)
+
+
+def _rows(x: torch.Tensor | _Channels) -> torch.Tensor:
+    return x.rows() if isinstance(x, _Channels) else x
 
 
 def has_form(model: nn.Module) -> bool:
@@ -176,7 +215,7 @@ def stacked_forward(model: nn.Module) -> Callable[[Params, torch.Tensor], torch.
     """``f(P, inputs) -> outputs``: row ``i`` of the outputs is ``model`` with the parameters
     ``P[name][i]`` applied to ``inputs[i // (C/S)]`` (inputs ``(S, ...)``; see the module docstring for how)."""
     if has_form(model):
-        return lambda P, x: _apply(model, P, "", x)
+        return lambda P, x: _rows(_apply(model, P, "", x))
     call = torch.func.vmap(lambda P, x: torch.func.functional_call(model, P, (x,)), randomness="error")
     return lambda P, x: call(P, rows_of(x, next(iter(P.values())).shape[0]))
 

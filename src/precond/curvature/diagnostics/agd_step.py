@@ -25,22 +25,27 @@ from .base import Diagnostic, StepContext
 def agd_effective_steps(optimizer: torch.optim.Optimizer) -> torch.Tensor:
     """Every stepped coordinate's ``eta_i = lr / max(sqrt(b_hat_i), delta)`` (float64, flat; empty
     before the first step). ``optimizer`` must be an AGD (``betas``, ``delta`` and the state
-    ``exp_avg_sq`` / ``max_exp_avg_sq``, ``step``)."""
+    ``exp_avg_sq`` / ``max_exp_avg_sq``, ``step``). For a batched AGD (``AGD.batched(P, lrs)``)
+    row ``i`` of each stacked parameter takes its own ``lrs[i]`` (:func:`precond.optim._base.group_lr`)."""
+    from precond.optim._base import group_lr
+
     parts = []
     for group in optimizer.param_groups:
         if "delta" not in group:
             raise TypeError(f"agd_effective_step needs an AGD optimizer (a 'delta' in its param groups), got {type(optimizer).__name__}")
         key = "max_exp_avg_sq" if group.get("amsgrad") else "exp_avg_sq"
-        lr, b2, delta = float(group["lr"]), float(group["betas"][1]), float(group["delta"])
+        lr, b2, delta = group_lr(group), float(group["betas"][1]), float(group["delta"])
         for p in group["params"]:
             state = optimizer.state.get(p)
             if not state or key not in state:
                 continue
             b = state[key]
-            b = torch.view_as_real(b) if b.is_complex() else b
+            rate = lr if isinstance(lr, float) else lr.double()  # (C, 1, ...): one lr per row
+            if b.is_complex():
+                b, rate = torch.view_as_real(b), rate if isinstance(rate, float) else rate.unsqueeze(-1)
             t = int(state["step"])
-            b_hat = b.detach().double().reshape(-1) / (1.0 - b2**t)
-            parts.append(lr / torch.clamp(b_hat.sqrt(), min=delta))
+            b_hat = b.detach().double() / (1.0 - b2**t)
+            parts.append((rate / torch.clamp(b_hat.sqrt(), min=delta)).reshape(-1))
     return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64)
 
 

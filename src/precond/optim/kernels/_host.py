@@ -94,19 +94,46 @@ def runs_of(hyper: Hyper) -> int | None:
 def run_table(rule: Rule, hyper: Hyper, keys: Sequence[Hashable], runs: int) -> torch.Tensor:
     """``(n, runs, K)`` float64: row ``r`` of tensor ``i`` is ``rule.coefficients`` at ``keys[i]`` of
     run ``r``'s record (``hyper`` with each per-run tensor's ``r``-th value, as a float), computed
-    once per distinct key and values (a sweep's runs share few lrs)."""
-    fields = [k for k, v in vars(hyper).items() if isinstance(v, torch.Tensor)]
-    per_run = list(zip(*[getattr(hyper, k).double().reshape(runs).tolist() for k in fields]))
-    records = {v: type(hyper).of(vars(hyper), **dict(zip(fields, v))) for v in dict.fromkeys(per_run)}
+    once per distinct key and values (a sweep's runs share few lrs). The records of the distinct
+    values and the rows' index into them are kept from step to step (:func:`_run_records`)."""
+    fields = tuple(k for k, v in vars(hyper).items() if isinstance(v, torch.Tensor))
+    per_run = tuple(zip(*[getattr(hyper, k).double().reshape(runs).tolist() for k in fields]))
+    records, index = _run_records(hyper, fields, per_run)
 
     def table(key: Hashable) -> torch.Tensor:
-        rows = {v: rule.coefficients(h, *key) for v, h in records.items()}
-        return torch.tensor([rows[v] for v in per_run], dtype=torch.float64)
+        rows = torch.tensor([rule.coefficients(h, *key) for h in records], dtype=torch.float64)
+        return rows if index is None else rows.index_select(0, index)
 
     distinct = {key: table(key) for key in set(keys)}
     if len(distinct) == 1:
         return next(iter(distinct.values())).expand(len(keys), runs, -1)
     return torch.stack([distinct[key] for key in keys])
+
+
+_RECORDS: dict[Hashable, tuple[list[Hyper], torch.Tensor | None]] = {}
+
+
+def _run_records(hyper: Hyper, fields: tuple[str, ...], per_run: tuple[tuple[float, ...], ...]) -> tuple[list[Hyper], torch.Tensor | None]:
+    """The records of the distinct per-run values of ``fields`` and each run's index into them
+    (``None``: every run has its own), cached by the record's other values (a batched optimizer's
+    steps all ask for the same ones)."""
+    rest = tuple((k, v) for k, v in vars(hyper).items() if k not in fields)
+    try:
+        memo: Hashable | None = (type(hyper), rest, per_run)
+        hit = _RECORDS.get(memo)
+    except TypeError:  # an unhashable value: computed afresh
+        memo, hit = None, None
+    if hit is not None:
+        return hit
+    distinct = list(dict.fromkeys(per_run))
+    records = [type(hyper).of(vars(hyper), **dict(zip(fields, v))) for v in distinct]
+    pos = {v: i for i, v in enumerate(distinct)}
+    index = None if len(distinct) == len(per_run) else torch.tensor([pos[v] for v in per_run])
+    if memo is not None:
+        if len(_RECORDS) >= 256:
+            _RECORDS.clear()
+        _RECORDS[memo] = (records, index)
+    return records, index
 
 
 def _cuts_into_runs(rule: Rule, lists: Lists, i: int, runs: int) -> bool:
