@@ -45,7 +45,8 @@ def test_first_build_prints_one_line(tmp_path, monkeypatch, capsys):
     assert len(calls) == 1
     assert err.count("\n") == 1 and "building the fused C++ kernels" in err and str(tmp_path) in err
     name = _build.build_flags()[0]
-    (tmp_path / name / f"{name}.so").write_bytes(b"")  # now built (newer than the source)
+    assert _build.build_dir().parent == tmp_path and _build.build_dir().name == f"{name}-{_build.source_hash()}"
+    (_build.build_dir() / f"{name}.so").write_bytes(b"")  # now built (newer than the source)
     try:
         _build._build()
     except (AttributeError, RuntimeError):
@@ -76,3 +77,16 @@ def test_package_data_ships_every_kernel_source_and_names_no_missing_file():
         if pat.startswith("optim/"):
             assert list(package.glob(pat)), f"package-data pattern {pat!r} matches no file"
     assert not any(fnmatch.fnmatch(p, "*.cu") for p in patterns)
+
+
+def test_the_build_directory_follows_the_sources(tmp_path, monkeypatch):
+    """Two checkouts with different kernel sources that share the cache build in two directories."""
+    files = [tmp_path / "a.cpp", tmp_path / "common.h"]
+    for f in files:
+        f.write_text("int a;")
+    monkeypatch.setattr(_build, "FILES", files)
+    monkeypatch.setattr(_build, "cache_dir", lambda: tmp_path / "cache")
+    first = _build.build_dir()
+    assert _build.build_dir() == first  # stable
+    files[1].write_text("int b;")
+    assert _build.build_dir() != first and _build.build_dir().parent == first.parent

@@ -127,8 +127,9 @@ class _Channels:
     """The outputs of stacked convolutions between layers: ``t`` ``(B, C c, 1, L)`` in channels-last
     memory (``(B, L, C c)``), as oneDNN's grouped 2-D convolutions of height 1 take and give them.
     Activations apply to ``t`` itself, so that their backward meets gradients of the same layout
-    (on the ``(C, B, c, L)`` view ReLU's backward took 16 ms a step of the default mnist1d_cnn's 35
-    rows); :meth:`rows` is that view, for any other module."""
+    (ReLU's backward over the first layer's 2.9 M outputs of the default mnist1d_cnn's 35 rows:
+    3.5 ms so, 14 ms with the gradient in the other layout); :meth:`rows` is the ``(C, B, c, L)``
+    view, for any other module."""
 
     def __init__(self, t: torch.Tensor, C: int) -> None:
         self.t, self.C = t, C

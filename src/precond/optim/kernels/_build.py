@@ -80,6 +80,19 @@ def cache_dir() -> Path:
     return Path(xdg) / "precond" / tag
 
 
+def source_hash() -> str:
+    """A short hash of every kernel source's name and text (:data:`FILES`)."""
+    h = hashlib.sha1()
+    for f in FILES:
+        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:10]
+
+
+def build_dir() -> Path:
+    """Where this machine's build of these sources lives: ``cache_dir()/<module name>-<source hash>``."""
+    return cache_dir() / f"{build_flags()[0]}-{source_hash()}"
+
+
 def build_flags() -> tuple[str, list[str], list[str]]:
     """``(module name, compile flags, link flags)`` for this machine."""
     isa = _isa()
@@ -143,20 +156,20 @@ def _build() -> Any:
 
     _ensure_ninja_on_path()
     name, cflags, ldflags = build_flags()
-    build_dir = cache_dir() / name
-    build_dir.mkdir(parents=True, exist_ok=True)
-    if needs_build(build_dir / f"{name}.so"):
+    where = build_dir()
+    where.mkdir(parents=True, exist_ok=True)
+    if needs_build(where / f"{name}.so"):
         print(
-            f"precond: building the fused C++ kernels for this machine (once, about 20 s; cached in {build_dir})",
+            f"precond: building the fused C++ kernels for this machine (once, about 20 s; cached in {where})",
             file=sys.stderr,
             flush=True,
         )
     cpp_extension.load(
         name=name,
-        sources=[str(unity_source(build_dir))],
+        sources=[str(unity_source(where))],
         extra_cflags=cflags,
         extra_ldflags=ldflags,
-        build_directory=str(build_dir),
+        build_directory=str(where),
         is_python_module=False,
         verbose=_truthy(os.environ.get("PRECOND_VERBOSE_BUILD")),
     )
