@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 #: the most rows of one stacked task (the speed-up per run levels off before: docs/experiments.md)
 STACK_ROWS = 64
 #: the most floating-point operations one stacked task does per step (forward and backward of all its
-#: rows): past about this, a task's products stop gaining on the loop's (mnist1d_cnn: 10 rows of
-#: 61 MFLOP are 1.4x the loop, 35 rows 0.9x; docs/experiments.md, "Batched network sweeps")
+#: rows): past about this, a task's products stop gaining on the loop's (mnist1d_cnn: 9 rows of
+#: 61 MFLOP are 1.6x to 1.7x the loop, 35 rows 1.2x to 1.4x; docs/experiments.md, "Batched network sweeps")
 STACK_FLOPS = 6e8
 
 

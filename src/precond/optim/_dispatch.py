@@ -90,6 +90,12 @@ def default_impl(optimizer: Any, params: list[torch.Tensor]) -> str:
         return "foreach"
     if any(p.dtype not in FUSED_DTYPES for p in params):
         return "loop"
+    return "fused" if _kernels_load() is not None else "loop"
+
+
+def _kernels_load() -> Any:
+    """The kernels' ``_build.load()``; the import runs once (this is asked every step)."""
     from .kernels import _build
 
-    return "fused" if _build.load() is not None else "loop"
+    globals()["_kernels_load"] = _build.load
+    return _build.load()
