@@ -96,6 +96,7 @@ class StackedRows(Rows):
     mode = "stacked"
 
     def __init__(self, problem: Any, cfgs: list[RunConfig]) -> None:
+        from precond.problems import Batch
         from precond.problems.stacked import RowLayout, StackedProblem
 
         seeds = sorted({c.seed for c in cfgs})
@@ -107,13 +108,20 @@ class StackedRows(Rows):
         self.P0 = self.layout.stack(models)
         frozen = [n for n, p in self.probe.named_parameters() if not p.requires_grad]
         self.frozen = {n: torch.stack([dict(m.named_parameters())[n].detach() for m in models]) for n in frozen}
-        self.streams = [problem.batches(s) for s in seeds]
         stream = [seeds.index(c.seed) for c in cfgs]
         self.row_stream = torch.tensor(stream)
         n = len(cfgs) // len(seeds)  # rows of one seed side by side, as many for each: they read its batch as it is
         self.blocks = stream == [k for k in range(len(seeds)) for _ in range(n)]
-        self.first = [next(s) for s in self.streams]
-        self.problem, self.stacked = problem, StackedProblem(problem, self.probe, self.first[0])
+        stacked = getattr(problem, "stacked_batches", None)  # the array problems: the seeds' batches by one gather
+        if stacked is not None:
+            self.joint, self.streams = stacked(seeds), []
+            self.first = next(self.joint)
+            first = Batch(self.first.inputs[0], self.first.targets[0], self.first.t)
+        else:
+            self.joint, self.streams = None, [problem.batches(s) for s in seeds]
+            self.first = [next(s) for s in self.streams]
+            first = self.first[0]
+        self.problem, self.stacked = problem, StackedProblem(problem, self.probe, first)
 
     @staticmethod
     def _model(problem: Any, seed: int) -> torch.nn.Module:
@@ -126,6 +134,11 @@ class StackedRows(Rows):
         each seed are side by side (:attr:`blocks`), else one per row."""
         from precond.problems import Batch
 
+        if self.joint is not None:  # (S, ...) already, or (1, ...) for full batch
+            b = self.first if t == 1 else next(self.joint)
+            if b.inputs.shape[0] == 1 or self.blocks:
+                return b
+            return Batch(b.inputs.index_select(0, self.row_stream), b.targets.index_select(0, self.row_stream), t)
         if t == 1:
             batches, self.first = self.first, []
         else:
