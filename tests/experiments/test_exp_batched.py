@@ -312,6 +312,23 @@ def test_bench_sweep_measures_networks(capsys):
     assert [r[0] for r in rows] == ["2", "4"] and all(r[3].endswith("x") and float(r[3][:-1]) > 0 for r in rows)
     diff = float(out.rsplit("first loss): ", 1)[1].split()[0])
     assert diff < 1e-10  # float64: the same runs
+    assert "20 steps each, 1 thread;" in out
+
+
+def test_bench_sweep_threads(capsys):
+    import torch
+
+    from precond.cli import main as cli
+
+    before = torch.get_num_threads()
+    args = ["bench", "sweep", "--problem", "test_exp_batched:Digits64", "--args", '{"hidden": [8]}', "--steps", "5",
+            "--configs", "2", "--seeds", "2", "--sample", "1"]  # fmt: skip
+    assert cli(args + ["--threads", "0"]) == 2 and "--threads must be >= 1, got 0" in capsys.readouterr().out
+    try:
+        assert cli(args + ["--threads", "2"]) == 0
+        assert "5 steps each, 2 threads;" in capsys.readouterr().out and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_an_evaluated_train_loss_is_kept_apart_from_the_batch_loss():
