@@ -49,3 +49,22 @@ def test_a_subclass_with_batches_of_its_own_gets_them_stacked():
     q = Reversed()
     for got, bs in zip(itertools.islice(q.stacked_batches([0, 1]), 5), _stacked_streams(q, [0, 1], 5)):
         assert torch.equal(got.inputs, torch.stack([b.inputs for b in bs]))
+
+
+def test_the_generic_stacking_shares_one_batch_when_the_streams_give_the_same_tensors():
+    # Problem.stacked_batches (the base class's, here through a subclass with its own batches): full
+    # batch gives every seed the same tensors, so all rows read one (1, N, ...) batch
+    base = type(resolve("digits_mlp", {"batch_size": None}).build())
+
+    class Own(base):
+        def batches(self, seed):
+            X, y = self.data["train"]
+            t = 0
+            while True:
+                t += 1
+                yield type(next(super().batches(seed)))(X, y, t)
+
+    q = Own(batch_size=None)
+    X, y = q.data["train"]
+    got = next(q.stacked_batches([0, 1, 2]))
+    assert got.inputs.shape == (1, *X.shape) and torch.equal(got.inputs[0], X) and torch.equal(got.targets[0], y)

@@ -112,15 +112,9 @@ class StackedRows(Rows):
         self.row_stream = torch.tensor(stream)
         n = len(cfgs) // len(seeds)  # rows of one seed side by side, as many for each: they read its batch as it is
         self.blocks = stream == [k for k in range(len(seeds)) for _ in range(n)]
-        stacked = getattr(problem, "stacked_batches", None)  # the array problems: the seeds' batches by one gather
-        if stacked is not None:
-            self.joint, self.streams = stacked(seeds), []
-            self.first = next(self.joint)
-            first = Batch(self.first.inputs[0], self.first.targets[0], self.first.t)
-        else:
-            self.joint, self.streams = None, [problem.batches(s) for s in seeds]
-            self.first = [next(s) for s in self.streams]
-            first = self.first[0]
+        self.joint = problem.stacked_batches(seeds)  # (S, ...) a step, or (1, ...) when all rows share it
+        self.first = next(self.joint)
+        first = Batch(self.first.inputs[0], self.first.targets[0], self.first.t)
         self.problem, self.stacked = problem, StackedProblem(problem, self.probe, first)
 
     @staticmethod
@@ -134,22 +128,13 @@ class StackedRows(Rows):
         each seed are side by side (:attr:`blocks`), else one per row."""
         from precond.problems import Batch
 
-        if self.joint is not None:  # (S, ...) already, or (1, ...) for full batch
-            b = self.first if t == 1 else next(self.joint)
-            if b.inputs.shape[0] == 1 or self.blocks:
-                return b
-            return Batch(b.inputs.index_select(0, self.row_stream), b.targets.index_select(0, self.row_stream), t)
         if t == 1:
-            batches, self.first = self.first, []
+            b, self.first = self.first, None
         else:
-            batches = [next(s) for s in self.streams]
-        b0 = batches[0]
-        if all(b.inputs is b0.inputs and b.targets is b0.targets for b in batches):
-            return Batch(b0.inputs.unsqueeze(0), b0.targets.unsqueeze(0), t)
-        x, y = torch.stack([b.inputs for b in batches]), torch.stack([b.targets for b in batches])
-        if self.blocks:
-            return Batch(x, y, t)
-        return Batch(x.index_select(0, self.row_stream), y.index_select(0, self.row_stream), t)
+            b = next(self.joint)
+        if b.inputs.shape[0] == 1 or self.blocks:
+            return b
+        return Batch(b.inputs.index_select(0, self.row_stream), b.targets.index_select(0, self.row_stream), t)
 
     def loss(self, P: list[torch.Tensor], t: int) -> torch.Tensor:
         return self.stacked.loss(self.layout(P, self.frozen), self._rows(t))

@@ -90,12 +90,19 @@ def default_impl(optimizer: Any, params: list[torch.Tensor]) -> str:
         return "foreach"
     if any(p.dtype not in FUSED_DTYPES for p in params):
         return "loop"
-    return "fused" if _kernels_load() is not None else "loop"
+    return "fused" if kernel_ops() is not None else "loop"
 
 
-def _kernels_load() -> Any:
-    """The kernels' ``_build.load()``; the import runs once (this is asked every step)."""
-    from .kernels import _build
+_BUILD: Any = None  # precond.optim.kernels._build, once imported
 
-    globals()["_kernels_load"] = _build.load
-    return _build.load()
+
+def kernel_ops() -> Any:
+    """The kernels' ``_build.load()``: ``torch.ops.precond`` or None. Asked every step (here and by
+    the non-finite check), so the import statement runs once (the package imports lazily: it
+    imports the optimizers' modules)."""
+    global _BUILD
+    if _BUILD is None:
+        from .kernels import _build
+
+        _BUILD = _build
+    return _BUILD.load()

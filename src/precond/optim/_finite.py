@@ -14,14 +14,10 @@ from __future__ import annotations
 
 import torch
 
+from ._dispatch import kernel_ops
 from .distributed import agree_any, any_dtensor, local_list
 
 
-def _kernel_ops():
-    from .kernels import _build  # noqa: F811  (imported on first use; the module global afterwards)
-
-    globals()["_kernel_ops"] = _build.load  # later calls skip the import statement (a step calls this once)
-    return _build.load()
 
 
 def all_finite(tensors: list[torch.Tensor]) -> bool:
@@ -35,16 +31,15 @@ def all_finite(tensors: list[torch.Tensor]) -> bool:
 def _local_all_finite(tensors: list[torch.Tensor]) -> bool:
     if not tensors:
         return True
-    if all(t.is_cpu for t in tensors):  # the common case: one kernel call
-        ops = _kernel_ops()
-        if ops is not None:
-            return bool(ops.all_finite(tensors))
     by_device: dict[torch.device, list[torch.Tensor]] = {}
-    for t in tensors:
-        by_device.setdefault(t.device, []).append(t)
+    if all(t.is_cpu for t in tensors):  # the common case, one group (t.device makes an object per call)
+        by_device[tensors[0].device] = tensors
+    else:
+        for t in tensors:
+            by_device.setdefault(t.device, []).append(t)
     for device, ts in by_device.items():
         if device.type == "cpu":
-            ops = _kernel_ops()
+            ops = kernel_ops()
             if ops is not None:
                 if not ops.all_finite(ts):
                     return False

@@ -46,17 +46,12 @@ class ArrayProblem(ModuleProblem):
         return tensor_batches(X, y, self.batch_size, seed)
 
     def stacked_batches(self, seeds: Sequence[int]) -> Iterator[Batch]:
-        """Step by step, the batches of ``batches(s)`` for every seed ``s`` in ``seeds``, stacked to
-        ``(S, B, ...)`` (full batch: ``(1, N, ...)``, the one batch they all are), by one gather of
-        the training arrays per step instead of S (the batched sweeps draw them every step;
-        :mod:`precond.experiments.batched_modules`). A subclass with a ``batches`` of its own gets
-        its streams stacked."""
-        S = len(seeds)
+        """:meth:`Problem.stacked_batches` by one gather of the training arrays per step instead of
+        S (unless a subclass has a ``batches`` of its own): the seeds' indices of
+        :func:`~._common.minibatches`, as ``batches`` draws them."""
         if type(self).batches is not ArrayProblem.batches:
-            streams = [self.batches(s) for s in seeds]
-            while True:
-                bs = [next(g) for g in streams]
-                yield Batch(torch.stack([b.inputs for b in bs]), torch.stack([b.targets for b in bs]), bs[0].t)
+            yield from super().stacked_batches(seeds)
+            return
         X, y = self.data["train"]
         draws = [minibatches(len(X), self.batch_size, s) for s in seeds]
         while True:
@@ -66,7 +61,7 @@ class ArrayProblem(ModuleProblem):
                 yield Batch(X.unsqueeze(0), y.unsqueeze(0), t)
                 continue
             i = torch.as_tensor(np.concatenate([idx for _, idx in drawn]))
-            yield Batch(X[i].view(S, -1, *X.shape[1:]), y[i].view(S, -1, *y.shape[1:]), t)
+            yield Batch(X[i].view(len(seeds), -1, *X.shape[1:]), y[i].view(len(seeds), -1, *y.shape[1:]), t)
 
     def forward(self, model: nn.Module, batch: Batch):
         out = model(batch.inputs)

@@ -10,7 +10,7 @@ experiments engine uses to run whole sweeps as one vectorized computation.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -77,6 +77,20 @@ class Problem:
         raise NotImplementedError
 
     # ---- provided -----------------------------------------------------------------
+    def stacked_batches(self, seeds: Sequence[int]) -> Iterator[Batch]:
+        """Step by step, the batches of ``batches(s)`` for every seed ``s`` in ``seeds``, stacked to
+        ``(S, ...)``; ``(1, ...)`` when they are the same tensors (full batch, or one seed). What the
+        batched sweeps read (:mod:`precond.experiments.batched_modules`); the array problems gather
+        them from their arrays at once."""
+        streams = [self.batches(s) for s in seeds]
+        while True:
+            bs = [next(g) for g in streams]
+            b0 = bs[0]
+            if all(b.inputs is b0.inputs and b.targets is b0.targets for b in bs):
+                yield Batch(b0.inputs.unsqueeze(0), b0.targets.unsqueeze(0), b0.t)
+            else:
+                yield Batch(torch.stack([b.inputs for b in bs]), torch.stack([b.targets for b in bs]), b0.t)
+
     @property
     def size(self) -> int:
         """Number of trainable parameters of the model."""

@@ -194,8 +194,8 @@ FORMS: dict[type, Callable[[nn.Module, Params, str, torch.Tensor], torch.Tensor]
 def _apply(m: nn.Module, P: Params, pre: str, x: torch.Tensor | _Channels) -> torch.Tensor | _Channels:
     if isinstance(m, ELEMENTWISE):
         return _Channels(m(x.t), x.C) if isinstance(x, _Channels) else m(x)
-    if isinstance(x, _Channels) and not isinstance(m, (nn.Conv1d, nn.Sequential)):
-        x = x.rows()
+    if not isinstance(m, (nn.Conv1d, nn.Sequential)):  # they take the convolutions' layout as it is
+        x = _rows(x)
     return FORMS[type(m)](m, P, pre, x)
 
 

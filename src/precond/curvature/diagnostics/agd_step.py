@@ -35,12 +35,12 @@ def agd_effective_steps(optimizer: torch.optim.Optimizer) -> torch.Tensor:
             raise TypeError(f"agd_effective_step needs an AGD optimizer (a 'delta' in its param groups), got {type(optimizer).__name__}")
         key = "max_exp_avg_sq" if group.get("amsgrad") else "exp_avg_sq"
         lr, b2, delta = group_lr(group), float(group["betas"][1]), float(group["delta"])
+        lr = lr if isinstance(lr, float) else lr.double()  # batched: (C, 1, ...), one lr per row
         for p in group["params"]:
             state = optimizer.state.get(p)
             if not state or key not in state:
                 continue
-            b = state[key]
-            rate = lr if isinstance(lr, float) else lr.double()  # (C, 1, ...): one lr per row
+            b, rate = state[key], lr
             if b.is_complex():
                 b, rate = torch.view_as_real(b), rate if isinstance(rate, float) else rate.unsqueeze(-1)
             t = int(state["step"])
